@@ -1,0 +1,286 @@
+//! Conveniences on top of the contract traits, for every implementation (blanket impls):
+//! run a pod and a container in one call, wait for a container state, exec and collect
+//! output, read a container's log, pull an image only when absent, remove a pod with
+//! everything in it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{
+    api::*,
+    error::{Error, Result},
+    logs::{LogLine, parse_log},
+    service::{ImageService, RuntimeService},
+};
+
+/// The IDs of a pod started together with one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodAndContainer {
+    /// The pod sandbox ID.
+    pub pod_sandbox_id: String,
+    /// The container ID.
+    pub container_id: String,
+}
+
+/// What an exec produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+    /// The exit code.
+    pub exit_code: i32,
+}
+
+impl ExecOutput {
+    /// Standard output as text (invalid UTF-8 replaced).
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    /// Standard error as text (invalid UTF-8 replaced).
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// True when the exit code is 0.
+    pub fn success(&self) -> bool {
+        self.exit_code == 0
+    }
+}
+
+/// Helpers for any [`RuntimeService`].
+#[async_trait]
+pub trait RuntimeServiceExt: RuntimeService {
+    /// Run a pod sandbox with `config` on the default handler; returns its ID.
+    async fn run_pod(&self, config: PodSandboxConfig) -> Result<String> {
+        Ok(self
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config),
+                runtime_handler: String::new(),
+            })
+            .await?
+            .pod_sandbox_id)
+    }
+
+    /// Create and start a container in a running pod; returns its ID. A container that was
+    /// created but failed to start is removed again.
+    async fn create_and_start_container(
+        &self,
+        pod_sandbox_id: &str,
+        pod_config: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> Result<String> {
+        let id = self
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: pod_sandbox_id.to_owned(),
+                config: Some(config),
+                sandbox_config: Some(pod_config.clone()),
+            })
+            .await?
+            .container_id;
+        if let Err(err) = self.start_container(StartContainerRequest { container_id: id.clone() }).await {
+            let _ = self.remove_container(RemoveContainerRequest { container_id: id }).await;
+            return Err(err);
+        }
+        Ok(id)
+    }
+
+    /// Run a pod and one container in it. On failure, whatever was created is removed.
+    async fn run_pod_and_container(
+        &self,
+        pod_config: PodSandboxConfig,
+        container_config: ContainerConfig,
+    ) -> Result<PodAndContainer> {
+        let pod_sandbox_id = self.run_pod(pod_config.clone()).await?;
+        match self
+            .create_and_start_container(&pod_sandbox_id, &pod_config, container_config)
+            .await
+        {
+            Ok(container_id) => Ok(PodAndContainer {
+                pod_sandbox_id,
+                container_id,
+            }),
+            Err(err) => {
+                let _ = self.remove_pod_with_containers(&pod_sandbox_id).await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The status of a container (NotFound when the runtime answers without one).
+    async fn get_container_status(&self, container_id: &str) -> Result<ContainerStatus> {
+        self.container_status(ContainerStatusRequest {
+            container_id: container_id.to_owned(),
+            verbose: false,
+        })
+        .await?
+        .status
+        .ok_or_else(|| Error::not_found(format!("container {container_id:?} has no status")))
+    }
+
+    /// The status of a pod sandbox (NotFound when the runtime answers without one).
+    async fn get_pod_status(&self, pod_sandbox_id: &str) -> Result<PodSandboxStatus> {
+        self.pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod_sandbox_id.to_owned(),
+            verbose: false,
+        })
+        .await?
+        .status
+        .ok_or_else(|| Error::not_found(format!("pod sandbox {pod_sandbox_id:?} has no status")))
+    }
+
+    /// Poll until the container is in `state`; DeadlineExceeded after `timeout`.
+    async fn wait_for_container_state(
+        &self,
+        container_id: &str,
+        state: ContainerState,
+        timeout: Duration,
+    ) -> Result<ContainerStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let status = self.get_container_status(container_id).await?;
+            if status.state == state as i32 {
+                return Ok(status);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(Error::deadline_exceeded(format!(
+                    "container {container_id} did not reach {} within {timeout:?} (it is {})",
+                    state.as_str_name(),
+                    ContainerState::try_from(status.state)
+                        .map(|s| s.as_str_name())
+                        .unwrap_or("in an unknown state"),
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Run `cmd` in the container and collect its output (ExecSync). `timeout` of zero means none.
+    async fn exec_collect(&self, container_id: &str, cmd: &[&str], timeout: Duration) -> Result<ExecOutput> {
+        let response = self
+            .exec_sync(ExecSyncRequest {
+                container_id: container_id.to_owned(),
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                timeout: timeout.as_secs().try_into().unwrap_or(i64::MAX),
+            })
+            .await?;
+        Ok(ExecOutput {
+            stdout: response.stdout,
+            stderr: response.stderr,
+            exit_code: response.exit_code,
+        })
+    }
+
+    /// Read a container's log file (from the path its status reports; the file must be on this
+    /// host) and parse it, partial lines joined.
+    async fn read_container_log(&self, container_id: &str) -> Result<Vec<LogLine>> {
+        let status = self.get_container_status(container_id).await?;
+        if status.log_path.is_empty() {
+            return Err(Error::failed_precondition(format!("container {container_id} has no log path")));
+        }
+        let text = tokio::fs::read_to_string(&status.log_path).await.map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                crate::ErrorKind::NotFound
+            } else {
+                crate::ErrorKind::Internal
+            };
+            Error::with_source(kind, format!("reading log file {}", status.log_path), e)
+        })?;
+        parse_log(&text)
+    }
+
+    /// Stop and remove every container of the pod, then stop and remove the pod. Missing
+    /// objects are fine, so this can be called on a half-removed pod.
+    async fn remove_pod_with_containers(&self, pod_sandbox_id: &str) -> Result<()> {
+        let containers = self
+            .list_containers(ListContainersRequest {
+                filter: Some(ContainerFilter {
+                    pod_sandbox_id: pod_sandbox_id.to_owned(),
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .containers;
+        for c in containers {
+            ignore_not_found(self.stop_container(StopContainerRequest { container_id: c.id.clone(), timeout: 0 }).await)?;
+            ignore_not_found(self.remove_container(RemoveContainerRequest { container_id: c.id }).await)?;
+        }
+        ignore_not_found(
+            self.stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: pod_sandbox_id.to_owned(),
+            })
+            .await,
+        )?;
+        ignore_not_found(
+            self.remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: pod_sandbox_id.to_owned(),
+            })
+            .await,
+        )?;
+        Ok(())
+    }
+}
+
+impl<T: RuntimeService + ?Sized> RuntimeServiceExt for T {}
+
+fn ignore_not_found<T>(r: Result<T>) -> Result<()> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Helpers for any [`ImageService`].
+#[async_trait]
+pub trait ImageServiceExt: ImageService {
+    /// The image `image` refers to, if present.
+    async fn find_image(&self, image: &str) -> Result<Option<Image>> {
+        Ok(self
+            .image_status(ImageStatusRequest {
+                image: Some(ImageSpec {
+                    image: image.to_owned(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await?
+            .image)
+    }
+
+    /// Pull `image` unless it is present; returns the image's ID (or the pulled reference).
+    async fn pull_image_if_absent(&self, image: &str, auth: Option<AuthConfig>) -> Result<String> {
+        if let Some(found) = self.find_image(image).await? {
+            return Ok(found.id);
+        }
+        Ok(self
+            .pull_image(PullImageRequest {
+                image: Some(ImageSpec {
+                    image: image.to_owned(),
+                    ..Default::default()
+                }),
+                auth,
+                sandbox_config: None,
+            })
+            .await?
+            .image_ref)
+    }
+
+    /// Remove `image`; absent images are fine.
+    async fn remove_image_if_present(&self, image: &str) -> Result<()> {
+        ignore_not_found(
+            self.remove_image(RemoveImageRequest {
+                image: Some(ImageSpec {
+                    image: image.to_owned(),
+                    ..Default::default()
+                }),
+            })
+            .await,
+        )
+    }
+}
+
+impl<T: ImageService + ?Sized> ImageServiceExt for T {}

@@ -1,0 +1,246 @@
+//! Decorators that wrap any [`RuntimeService`]/[`ImageService`]: a [`Layer`] sees every call
+//! (its [`Operation`] and request) and decides how to run it; [`Layered`] applies a layer to
+//! every RPC of a backend. anycri ships three layers: [`TimeoutLayer`] (kubelet-style
+//! deadlines), [`RetryLayer`] (retries read-only calls with backoff) and [`TracingLayer`]
+//! (one span per call with the IDs it names, its duration and outcome).
+
+use std::{future::Future, time::Duration};
+
+use async_trait::async_trait;
+
+use crate::{
+    api::*,
+    error::{Error, Result},
+    ops::{CriRequest, Operation, Shape, op},
+    service::{ImageService, RuntimeService},
+};
+
+/// What a layer knows about one call.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The RPC.
+    pub operation: &'static Operation,
+    /// The pod sandbox the request names, if any.
+    pub pod_sandbox_id: Option<&'a str>,
+    /// The container the request names, if any.
+    pub container_id: Option<&'a str>,
+    /// The operation's own timeout from the request (grace period, exec timeout).
+    pub own_timeout: Option<Duration>,
+}
+
+impl<'a> Call<'a> {
+    /// The call of `operation` with `request`.
+    pub fn new<R: CriRequest>(operation: &'static Operation, request: &'a R) -> Self {
+        Call {
+            operation,
+            pod_sandbox_id: request.pod_sandbox_id().filter(|s| !s.is_empty()),
+            container_id: request.container_id().filter(|s| !s.is_empty()),
+            own_timeout: request.own_timeout(),
+        }
+    }
+}
+
+/// Runs calls on behalf of a [`Layered`] backend. `attempt` starts the call (again, for a
+/// retry); the layer awaits it and may bound it in time, repeat it or observe it.
+pub trait Layer: Send + Sync + 'static {
+    /// Run one call.
+    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a;
+}
+
+/// A backend with a [`Layer`] applied to every RPC.
+#[derive(Debug, Clone)]
+pub struct Layered<S, L> {
+    inner: S,
+    layer: L,
+}
+
+impl<S, L> Layered<S, L> {
+    /// Wrap `inner` in `layer`.
+    pub fn new(inner: S, layer: L) -> Self {
+        Layered { inner, layer }
+    }
+    /// The wrapped backend.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+    /// The layer.
+    pub fn layer(&self) -> &L {
+        &self.layer
+    }
+}
+
+macro_rules! layered_runtime {
+    ($($kind:ident $method:ident($req:ident) -> $resp:ident = $op:ident;)*) => {
+        #[deny(clippy::missing_trait_methods)]
+        #[async_trait]
+        impl<S: RuntimeService, L: Layer> RuntimeService for Layered<S, L> {
+            $(
+                async fn $method(&self, request: $req) -> Result<crate::ops::shape::$kind<$resp>> {
+                    let call = Call::new(&op::$op, &request);
+                    self.layer.around(call, || self.inner.$method(request.clone())).await
+                }
+            )*
+        }
+    };
+}
+macro_rules! layered_image {
+    ($($kind:ident $method:ident($req:ident) -> $resp:ident = $op:ident;)*) => {
+        #[deny(clippy::missing_trait_methods)]
+        #[async_trait]
+        impl<S: ImageService, L: Layer> ImageService for Layered<S, L> {
+            $(
+                async fn $method(&self, request: $req) -> Result<crate::ops::shape::$kind<$resp>> {
+                    let call = Call::new(&op::$op, &request);
+                    self.layer.around(call, || self.inner.$method(request.clone())).await
+                }
+            )*
+        }
+    };
+}
+crate::for_each_runtime_rpc!(layered_runtime);
+crate::for_each_image_rpc!(layered_image);
+
+/// Bounds every call in time as the kubelet's CRI client does: the request timeout for most
+/// calls, twice that for RunPodSandbox, plus the grace period for StopContainer, plus the exec
+/// timeout for ExecSync, and no deadline for PullImage and streams.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeoutLayer {
+    /// The base request timeout (the kubelet's `--runtime-request-timeout`, 2 minutes by default).
+    pub request_timeout: Duration,
+}
+
+impl TimeoutLayer {
+    /// A layer with the given base timeout.
+    pub fn new(request_timeout: Duration) -> Self {
+        TimeoutLayer { request_timeout }
+    }
+}
+
+impl Layer for TimeoutLayer {
+    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a,
+    {
+        async move {
+            match call.operation.deadline_for(self.request_timeout, call.own_timeout) {
+                Some(deadline) => match tokio::time::timeout(deadline, attempt()).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::deadline_exceeded(format!(
+                        "{} did not complete within {deadline:?}",
+                        call.operation.name
+                    ))),
+                },
+                None => attempt().await,
+            }
+        }
+    }
+}
+
+/// Retries read-only calls that failed with a retryable error ([`Error::is_retryable`]),
+/// with exponential backoff. Calls that change state are never repeated.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryLayer {
+    /// How many attempts in all (1 means no retry).
+    pub max_attempts: u32,
+    /// The wait before the first retry; it doubles after each.
+    pub initial_backoff: Duration,
+    /// The longest wait between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryLayer {
+    fn default() -> Self {
+        RetryLayer {
+            max_attempts: 4,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Layer for RetryLayer {
+    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a,
+    {
+        async move {
+            let mut backoff = self.initial_backoff;
+            let mut tries = 1;
+            loop {
+                match attempt().await {
+                    Err(err)
+                        if call.operation.read_only
+                            && err.is_retryable()
+                            && tries < self.max_attempts.max(1) =>
+                    {
+                        tracing::debug!(rpc = call.operation.name, attempt = tries, error = %err, "retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(self.max_backoff);
+                        tries += 1;
+                    }
+                    other => return other,
+                }
+            }
+        }
+    }
+}
+
+/// Opens a `cri` span per call with the RPC name and the pod and container IDs, and logs its
+/// outcome (at debug on success, at warn with the gRPC code on failure) with its duration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingLayer;
+
+impl Layer for TracingLayer {
+    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a,
+    {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "cri",
+            rpc = call.operation.name,
+            pod_sandbox_id = call.pod_sandbox_id,
+            container_id = call.container_id,
+        );
+        async move {
+            let started = std::time::Instant::now();
+            let result = attempt().await;
+            let elapsed_us = started.elapsed().as_micros() as u64;
+            match &result {
+                Ok(_) => tracing::debug!(elapsed_us, streaming = call.operation.shape == Shape::ServerStreaming, "ok"),
+                Err(err) => tracing::warn!(elapsed_us, code = ?err.code(), error = %err, "failed"),
+            }
+            result
+        }
+        .instrument(span)
+    }
+}
+
+/// Extension to wrap any backend in the shipped layers.
+pub trait LayerExt: Sized {
+    /// Bound every call in time (see [`TimeoutLayer`]).
+    fn with_timeouts(self, request_timeout: Duration) -> Layered<Self, TimeoutLayer> {
+        Layered::new(self, TimeoutLayer::new(request_timeout))
+    }
+    /// Retry read-only calls (see [`RetryLayer`]).
+    fn with_retries(self, policy: RetryLayer) -> Layered<Self, RetryLayer> {
+        Layered::new(self, policy)
+    }
+    /// A tracing span per call (see [`TracingLayer`]).
+    fn with_tracing(self) -> Layered<Self, TracingLayer> {
+        Layered::new(self, TracingLayer)
+    }
+}
+
+impl<S> LayerExt for S {}
+

@@ -1,0 +1,208 @@
+//! The CRI container log format: each line of a container's log file is
+//! `<RFC 3339 nano timestamp> <stream> <tags> <content>`, where the tags start with `P`
+//! (partial: the line continues in the next entry) or `F` (full). This module parses lines
+//! and joins partial entries back into whole lines, per stream.
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::error::{Error, Result};
+
+/// Which output stream a log entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl LogStream {
+    /// `stdout` or `stderr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// One parsed log entry, borrowing the input line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogEntry<'a> {
+    /// The timestamp exactly as written (RFC 3339 with nanoseconds).
+    pub timestamp: &'a str,
+    /// The stream.
+    pub stream: LogStream,
+    /// True for a partial entry (`P`): the line continues in the next entry of this stream.
+    pub partial: bool,
+    /// The content, without the trailing newline.
+    pub content: &'a str,
+}
+
+impl LogEntry<'_> {
+    /// The timestamp, parsed.
+    pub fn time(&self) -> Result<DateTime<FixedOffset>> {
+        DateTime::parse_from_rfc3339(self.timestamp).map_err(|e| {
+            Error::with_source(
+                crate::ErrorKind::InvalidArgument,
+                format!("bad CRI log timestamp {:?}", self.timestamp),
+                e,
+            )
+        })
+    }
+}
+
+/// Parse one line of a CRI log file (with or without its trailing newline).
+pub fn parse_line(line: &str) -> Result<LogEntry<'_>> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    let bad = |why: &str| Error::invalid_argument(format!("malformed CRI log line ({why}): {line:?}"));
+    let (timestamp, rest) = line.split_once(' ').ok_or_else(|| bad("no stream"))?;
+    let (stream, rest) = rest.split_once(' ').ok_or_else(|| bad("no tags"))?;
+    let stream = match stream {
+        "stdout" => LogStream::Stdout,
+        "stderr" => LogStream::Stderr,
+        _ => return Err(bad("unknown stream")),
+    };
+    // An entry with empty content may end right after the tags.
+    let (tags, content) = rest.split_once(' ').unwrap_or((rest, ""));
+    let partial = match tags.split(':').next() {
+        Some("P") => true,
+        Some("F") => false,
+        _ => return Err(bad("unknown tag")),
+    };
+    if timestamp.is_empty() {
+        return Err(bad("empty timestamp"));
+    }
+    Ok(LogEntry {
+        timestamp,
+        stream,
+        partial,
+        content,
+    })
+}
+
+/// A whole log line: partial entries joined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// The timestamp of the line's first entry.
+    pub timestamp: String,
+    /// The stream.
+    pub stream: LogStream,
+    /// The line's content, without the newline.
+    pub content: String,
+}
+
+/// Joins partial entries into whole lines, keeping stdout and stderr apart.
+#[derive(Debug, Default)]
+pub struct LogJoiner {
+    pending: [Option<LogLine>; 2],
+}
+
+impl LogJoiner {
+    /// A joiner with nothing pending.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed one entry; returns the whole line it completes, if any.
+    pub fn push(&mut self, entry: LogEntry<'_>) -> Option<LogLine> {
+        let slot = &mut self.pending[entry.stream as usize];
+        match slot {
+            Some(line) => line.content.push_str(entry.content),
+            None => {
+                *slot = Some(LogLine {
+                    timestamp: entry.timestamp.to_owned(),
+                    stream: entry.stream,
+                    content: entry.content.to_owned(),
+                })
+            }
+        }
+        if entry.partial { None } else { slot.take() }
+    }
+
+    /// Lines still waiting for their end (a log that stopped mid-line), stdout first.
+    pub fn finish(self) -> impl Iterator<Item = LogLine> {
+        self.pending.into_iter().flatten()
+    }
+}
+
+/// Parse a whole CRI log text into lines, partial entries joined. Malformed lines are errors.
+pub fn parse_log(text: &str) -> Result<Vec<LogLine>> {
+    let mut joiner = LogJoiner::new();
+    let mut lines = Vec::new();
+    for raw in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(line) = joiner.push(parse_line(raw)?) {
+            lines.push(line);
+        }
+    }
+    lines.extend(joiner.finish());
+    Ok(lines)
+}
+
+/// Format one entry in the CRI log format (with its newline), for writers of log files.
+pub fn format_entry(timestamp: &DateTime<chrono::Utc>, stream: LogStream, partial: bool, content: &str) -> String {
+    format!(
+        "{} {} {} {}\n",
+        timestamp.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        stream.as_str(),
+        if partial { "P" } else { "F" },
+        content
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_and_partial_lines() {
+        let e = parse_line("2016-10-06T00:17:09.669794202Z stdout F hello world\n").unwrap();
+        assert_eq!(e.stream, LogStream::Stdout);
+        assert!(!e.partial);
+        assert_eq!(e.content, "hello world");
+        assert_eq!(e.time().unwrap().timestamp_subsec_nanos(), 669_794_202);
+        let e = parse_line("2016-10-06T00:17:09.669794202Z stderr P part").unwrap();
+        assert_eq!(e.stream, LogStream::Stderr);
+        assert!(e.partial);
+    }
+
+    #[test]
+    fn empty_content_and_extra_tags() {
+        let e = parse_line("2016-10-06T00:17:09.669794202Z stdout F").unwrap();
+        assert_eq!(e.content, "");
+        let e = parse_line("2016-10-06T00:17:09.669794202Z stdout F:x  two spaces").unwrap();
+        assert_eq!(e.content, " two spaces");
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        for bad in ["", "nostream", "ts stdin F x", "ts stdout X x", "ts stdout"] {
+            let err = parse_line(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn joins_partials_per_stream() {
+        let text = "t1 stdout P hel\nt2 stderr F oops\nt3 stdout P lo \nt4 stdout F world\nt5 stdout P tail";
+        let lines = parse_log(text).unwrap();
+        let got: Vec<_> = lines.iter().map(|l| (l.timestamp.as_str(), l.stream, l.content.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("t2", LogStream::Stderr, "oops"),
+                ("t1", LogStream::Stdout, "hello world"),
+                ("t5", LogStream::Stdout, "tail"),
+            ]
+        );
+    }
+
+    #[test]
+    fn format_then_parse() {
+        let now = chrono::Utc::now();
+        let s = format_entry(&now, LogStream::Stderr, true, "abc");
+        let e = parse_line(&s).unwrap();
+        assert_eq!((e.stream, e.partial, e.content), (LogStream::Stderr, true, "abc"));
+        assert_eq!(e.time().unwrap(), now);
+    }
+}

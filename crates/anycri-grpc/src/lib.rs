@@ -1,0 +1,21 @@
+//! anycri's gRPC backend: [`GrpcRuntime`] speaks CRI v1 over a unix socket to containerd,
+//! CRI-O, cri-dockerd or anycri's own server, and implements both [`RuntimeService`] and
+//! [`ImageService`].
+//!
+//! It behaves like the kubelet's CRI client: a `Version` handshake on connect, a 16 MiB
+//! receive limit by default, per-call deadlines (RunPodSandbox twice the request timeout,
+//! StopContainer plus its grace period, ExecSync plus its own timeout, none for PullImage and
+//! streams), a reconnect with backoff after the runtime restarts, and `Stream*` list RPCs
+//! that fall back to the unary lists on runtimes that lack them. The runtime's flavour is
+//! recognised from `Version`; for CRI-O, its HTTP info endpoint on the same socket is
+//! available as typed calls ([`crio`]).
+//!
+//! [`RuntimeService`]: anycri_core::RuntimeService
+//! [`ImageService`]: anycri_core::ImageService
+
+pub mod crio;
+mod runtime;
+mod transport;
+
+pub use runtime::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, GrpcRuntime, GrpcRuntimeBuilder};
+pub use transport::socket_path;

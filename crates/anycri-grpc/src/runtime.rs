@@ -1,0 +1,380 @@
+//! [`GrpcRuntime`]: the CRI client. Every RPC goes through [`GrpcRuntime::unary`] or
+//! [`GrpcRuntime::server_stream`], which apply the kubelet's deadlines, map statuses to
+//! [`Error`]s and wait out a runtime restart.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use anycri_api::v1::{image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient};
+use anycri_core::{
+    CriRequest, Error, ErrorKind, Operation, Result, RuntimeFlavour,
+    api::*,
+    ops::op,
+    service::{CriStream, ImageService, RuntimeService},
+};
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use tonic::transport::Channel;
+
+use crate::transport;
+
+/// The kubelet's default `--runtime-request-timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// The kubelet's default maximum message size (16 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
+
+/// Configures and connects a [`GrpcRuntime`].
+#[derive(Debug, Clone)]
+pub struct GrpcRuntimeBuilder {
+    endpoint: String,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_message_size: usize,
+    handshake: bool,
+    reconnect_for: Duration,
+}
+
+impl GrpcRuntimeBuilder {
+    /// A builder for `endpoint` (`unix:///path` or a bare absolute path).
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        GrpcRuntimeBuilder {
+            endpoint: endpoint.into(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            handshake: true,
+            reconnect_for: Duration::from_secs(30),
+        }
+    }
+
+    /// How long to wait for the socket to accept a connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The base request timeout the per-call deadlines derive from (default 2 min).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The largest message sent or received (default 16 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Whether `connect` calls `Version` (default true). Without it, `connect` does not touch
+    /// the socket and the flavour stays unknown until [`GrpcRuntime::handshake`].
+    pub fn handshake(mut self, on: bool) -> Self {
+        self.handshake = on;
+        self
+    }
+
+    /// How long a call waits for the runtime to come back when its socket stops answering
+    /// (default 30 s; zero disables reconnect waits).
+    pub fn reconnect_for(mut self, window: Duration) -> Self {
+        self.reconnect_for = window;
+        self
+    }
+
+    /// Connect (and, by default, handshake).
+    pub async fn connect(self) -> Result<GrpcRuntime> {
+        let path = transport::socket_path(&self.endpoint)?;
+        let context = |e: Error| e.context(format!("runtime endpoint unix://{}", path.display()));
+        let channel = transport::channel(path.clone(), self.connect_timeout, self.handshake)
+            .await
+            .map_err(context)?;
+        let runtime = GrpcRuntime {
+            inner: Arc::new(Inner {
+                channel,
+                path: path.clone(),
+                request_timeout: self.request_timeout,
+                max_message_size: self.max_message_size,
+                reconnect_for: self.reconnect_for,
+                version: RwLock::new(None),
+                unary_lists: Default::default(),
+            }),
+        };
+        if self.handshake {
+            runtime.handshake().await.map_err(context)?;
+        }
+        Ok(runtime)
+    }
+}
+
+struct Inner {
+    channel: Channel,
+    path: PathBuf,
+    request_timeout: Duration,
+    max_message_size: usize,
+    reconnect_for: Duration,
+    version: RwLock<Option<VersionResponse>>,
+    /// Per Stream* RPC: the runtime answered Unimplemented, use the unary list.
+    unary_lists: [AtomicBool; 6],
+}
+
+/// A CRI v1 client over a unix socket. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct GrpcRuntime {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for GrpcRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcRuntime")
+            .field("socket", &self.inner.path)
+            .field("flavour", &self.flavour())
+            .finish()
+    }
+}
+
+/// Whether an error means the socket did not answer (the call never reached the runtime).
+fn is_connection_error(err: &Error) -> bool {
+    if err.kind() != ErrorKind::Unavailable {
+        return false;
+    }
+    let Some(status) = err.as_status() else { return true };
+    // tonic reports a failed dial or a dropped connection as Unavailable with a transport
+    // error as its source; a runtime's own Unavailable carries no source.
+    std::error::Error::source(status).is_some()
+}
+
+impl GrpcRuntime {
+    /// A builder for `endpoint`.
+    pub fn builder(endpoint: impl Into<String>) -> GrpcRuntimeBuilder {
+        GrpcRuntimeBuilder::new(endpoint)
+    }
+
+    /// Connect to `endpoint` with the default settings.
+    pub async fn connect(endpoint: impl Into<String>) -> Result<Self> {
+        GrpcRuntimeBuilder::new(endpoint).connect().await
+    }
+
+    /// The socket path.
+    pub fn socket_path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The `Version` answer from the last handshake.
+    pub fn version_info(&self) -> Option<VersionResponse> {
+        self.inner.version.read().ok().and_then(|v| v.clone())
+    }
+
+    /// The runtime's flavour, recognised from `Version` (None before a handshake).
+    pub fn flavour(&self) -> Option<RuntimeFlavour> {
+        self.version_info().map(|v| RuntimeFlavour::from_runtime_name(&v.runtime_name))
+    }
+
+    /// Call `Version` and remember the runtime's name and flavour.
+    pub async fn handshake(&self) -> Result<VersionResponse> {
+        let version = RuntimeService::version(
+            self,
+            VersionRequest {
+                version: anycri_api::CRI_API_VERSION.into(),
+            },
+        )
+        .await?;
+        if let Ok(mut slot) = self.inner.version.write() {
+            *slot = Some(version.clone());
+        }
+        Ok(version)
+    }
+
+    fn runtime_client(&self) -> RuntimeServiceClient<Channel> {
+        RuntimeServiceClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(self.inner.max_message_size)
+            .max_encoding_message_size(self.inner.max_message_size)
+    }
+
+    fn image_client(&self) -> ImageServiceClient<Channel> {
+        ImageServiceClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(self.inner.max_message_size)
+            .max_encoding_message_size(self.inner.max_message_size)
+    }
+
+    /// Run one attempt of a call with its deadline.
+    async fn attempt<Req, Resp, F, Fut>(&self, operation: &'static Operation, request: &Req, call: &F) -> Result<Resp>
+    where
+        Req: CriRequest,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let deadline = operation.deadline_for(self.inner.request_timeout, request.own_timeout());
+        let mut req = tonic::Request::new(request.clone());
+        if let Some(d) = deadline {
+            req.set_timeout(d);
+        }
+        let fut = call(self.clone(), req);
+        let result = match deadline {
+            // The server enforces grpc-timeout too; this bounds a server that does not.
+            Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+                Error::deadline_exceeded(format!("{} did not complete within {d:?}", operation.name))
+            })?,
+            None => fut.await,
+        };
+        result.map(tonic::Response::into_inner).map_err(Error::from)
+    }
+
+    /// Run a call; when the socket does not answer, wait for the runtime to come back (with
+    /// backoff, up to the reconnect window) and try again. A call that may have reached the
+    /// runtime is only repeated when it is read-only.
+    async fn run<Req, Resp, F, Fut>(&self, operation: &'static Operation, request: Req, call: F) -> Result<Resp>
+    where
+        Req: CriRequest,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.attempt(operation, &request, &call).await {
+                Err(err)
+                    if (is_connection_error(&err) || (operation.read_only && err.kind() == ErrorKind::Unavailable))
+                        && started.elapsed() + backoff < self.inner.reconnect_for =>
+                {
+                    tracing::debug!(rpc = operation.name, error = %err, ?backoff, "runtime unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A server-streaming call; statuses inside the stream become errors.
+    async fn server_stream<Req, Resp, F, Fut>(
+        &self,
+        operation: &'static Operation,
+        request: Req,
+        call: F,
+    ) -> Result<CriStream<Resp>>
+    where
+        Req: CriRequest,
+        Resp: Send + 'static,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>>,
+    {
+        let streaming = self.run(operation, request, call).await?;
+        Ok(streaming.map_err(Error::from).boxed())
+    }
+
+    /// `Stream*` with a fallback: on Unimplemented, remember it and serve the unary list as
+    /// one message.
+    async fn list_stream<Req, Resp, F, Fut, L, LFut>(
+        &self,
+        index: usize,
+        operation: &'static Operation,
+        request: Req,
+        call: F,
+        unary: L,
+    ) -> Result<CriStream<Resp>>
+    where
+        Req: CriRequest,
+        Resp: Send + 'static,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>>,
+        L: FnOnce(GrpcRuntime, Req) -> LFut,
+        LFut: Future<Output = Result<Resp>>,
+    {
+        let flag = &self.inner.unary_lists[index];
+        if !flag.load(Ordering::Relaxed) {
+            match self.server_stream(operation, request.clone(), call).await {
+                Err(e) if e.is_unimplemented() => {
+                    tracing::debug!(rpc = operation.name, "runtime lacks it; using the unary list");
+                    flag.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        let one = unary(self.clone(), request).await?;
+        Ok(futures::stream::once(async move { Ok(one) }).boxed())
+    }
+}
+
+/// The body of one RPC: unary calls go straight through, Stream* lists fall back.
+macro_rules! grpc_body {
+    (unary $client:ident $method:ident, $self:ident, $request:ident, $op:ident) => {
+        $self.run(&op::$op, $request, |rt, req| async move { rt.$client().$method(req).await }).await
+    };
+    (stream $client:ident get_container_events, $self:ident, $request:ident, $op:ident) => {
+        $self
+            .server_stream(&op::$op, $request, |rt, req| async move {
+                rt.$client().get_container_events(req).await
+            })
+            .await
+    };
+    (stream $client:ident $method:ident, $self:ident, $request:ident, $op:ident) => {
+        fallback!($method, $self, $request, |rt, req| async move { rt.$client().$method(req).await })
+    };
+}
+
+/// The unary list behind each Stream* RPC, and how its answer becomes one stream message.
+macro_rules! fallback {
+    (stream_pod_sandboxes, $self:ident, $request:ident, $call:expr) => {
+        $self.list_stream(0, &op::STREAM_POD_SANDBOXES, $request, $call, |rt, r| async move {
+            let items = rt.list_pod_sandbox(ListPodSandboxRequest { filter: r.filter }).await?.items;
+            Ok(StreamPodSandboxesResponse { pod_sandboxes: items })
+        })
+        .await
+    };
+    (stream_containers, $self:ident, $request:ident, $call:expr) => {
+        $self.list_stream(1, &op::STREAM_CONTAINERS, $request, $call, |rt, r| async move {
+            let containers = rt.list_containers(ListContainersRequest { filter: r.filter }).await?.containers;
+            Ok(StreamContainersResponse { containers })
+        })
+        .await
+    };
+    (stream_container_stats, $self:ident, $request:ident, $call:expr) => {
+        $self.list_stream(2, &op::STREAM_CONTAINER_STATS, $request, $call, |rt, r| async move {
+            let stats = rt.list_container_stats(ListContainerStatsRequest { filter: r.filter }).await?.stats;
+            Ok(StreamContainerStatsResponse { container_stats: stats })
+        })
+        .await
+    };
+    (stream_pod_sandbox_stats, $self:ident, $request:ident, $call:expr) => {
+        $self.list_stream(3, &op::STREAM_POD_SANDBOX_STATS, $request, $call, |rt, r| async move {
+            let stats = rt.list_pod_sandbox_stats(ListPodSandboxStatsRequest { filter: r.filter }).await?.stats;
+            Ok(StreamPodSandboxStatsResponse { pod_sandbox_stats: stats })
+        })
+        .await
+    };
+    (stream_pod_sandbox_metrics, $self:ident, $request:ident, $call:expr) => {
+        $self.list_stream(4, &op::STREAM_POD_SANDBOX_METRICS, $request, $call, |rt, _r| async move {
+            let metrics = rt.list_pod_sandbox_metrics(ListPodSandboxMetricsRequest {}).await?.pod_metrics;
+            Ok(StreamPodSandboxMetricsResponse { pod_sandbox_metrics: metrics })
+        })
+        .await
+    };
+    (stream_images, $self:ident, $request:ident, $call:expr) => {
+        $self.list_stream(5, &op::STREAM_IMAGES, $request, $call, |rt, r| async move {
+            let images = rt.list_images(ListImagesRequest { filter: r.filter }).await?.images;
+            Ok(StreamImagesResponse { images })
+        })
+        .await
+    };
+}
+
+macro_rules! grpc_impl {
+    ($trait:ident, $client:ident; $($kind:ident $method:ident($req:ident) -> $resp:ident = $op:ident;)*) => {
+        #[deny(clippy::missing_trait_methods)]
+        #[async_trait]
+        impl $trait for GrpcRuntime {
+            $(
+                async fn $method(&self, request: $req) -> Result<anycri_core::ops::shape::$kind<$resp>> {
+                    grpc_body!($kind $client $method, self, request, $op)
+                }
+            )*
+        }
+    };
+}
+
+anycri_core::for_each_runtime_rpc!(grpc_impl, RuntimeService, runtime_client;);
+anycri_core::for_each_image_rpc!(grpc_impl, ImageService, image_client;);

@@ -1,0 +1,185 @@
+//! Endpoint URIs and connecting: `unix:///path` (CRI over a socket), `fake://` (the
+//! in-memory runtime) and `docker:///path` (the in-process Docker shim, not built yet), plus
+//! auto-detection in crictl's order.
+
+use std::{sync::Arc, time::Duration};
+
+use anycri_core::{Error, ImageService, Result, RuntimeService};
+
+/// crictl's default runtime endpoints, in the order it tries them.
+pub const DEFAULT_ENDPOINTS: &[&str] = &[
+    "unix:///run/containerd/containerd.sock",
+    "unix:///run/crio/crio.sock",
+    "unix:///var/run/cri-dockerd.sock",
+];
+
+/// A parsed endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// CRI gRPC over the unix socket at this path.
+    Unix(std::path::PathBuf),
+    /// The in-memory fake runtime.
+    Fake,
+    /// The in-process Docker shim talking to the Docker socket at this path.
+    Docker(std::path::PathBuf),
+}
+
+impl Endpoint {
+    /// Parse `uri`. Bad or unsupported URIs are InvalidArgument errors.
+    pub fn parse(uri: &str) -> Result<Self> {
+        let uri = uri.trim();
+        match uri.split_once("://") {
+            Some(("fake", rest)) if rest.is_empty() || rest == "/" => Ok(Endpoint::Fake),
+            Some(("fake", rest)) => Err(Error::invalid_argument(format!(
+                "endpoint {uri:?}: fake:// takes no path (got {rest:?})"
+            ))),
+            Some(("docker", rest)) => {
+                let path = if rest.is_empty() { "/var/run/docker.sock" } else { rest };
+                if !path.starts_with('/') {
+                    return Err(Error::invalid_argument(format!(
+                        "endpoint {uri:?}: the Docker socket path must be absolute (docker:///var/run/docker.sock)"
+                    )));
+                }
+                Ok(Endpoint::Docker(path.into()))
+            }
+            Some(("unix", _)) | None => {
+                #[cfg(feature = "grpc")]
+                {
+                    anycri_grpc::socket_path(uri).map(Endpoint::Unix)
+                }
+                #[cfg(not(feature = "grpc"))]
+                {
+                    Err(Error::invalid_argument(format!(
+                        "endpoint {uri:?}: built without the `grpc` feature"
+                    )))
+                }
+            }
+            Some((scheme, _)) => Err(Error::invalid_argument(format!(
+                "endpoint {uri:?}: unsupported scheme {scheme:?} (use unix:///path, fake:// or docker:///path)"
+            ))),
+        }
+    }
+}
+
+/// A connected backend: the runtime and image services (often the same object).
+#[derive(Clone)]
+pub struct Connected {
+    /// The runtime service.
+    pub runtime: Arc<dyn RuntimeService>,
+    /// The image service.
+    pub image: Arc<dyn ImageService>,
+    /// The endpoint it came from.
+    pub endpoint: String,
+}
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connected").field("endpoint", &self.endpoint).finish()
+    }
+}
+
+async fn connect_with(uri: &str, connect_timeout: Duration) -> Result<Connected> {
+    let endpoint = Endpoint::parse(uri)?;
+    match endpoint {
+        #[cfg(feature = "grpc")]
+        Endpoint::Unix(path) => {
+            let rt = Arc::new(
+                anycri_grpc::GrpcRuntime::builder(format!("unix://{}", path.display()))
+                    .connect_timeout(connect_timeout)
+                    .connect()
+                    .await?,
+            );
+            Ok(Connected {
+                runtime: rt.clone(),
+                image: rt,
+                endpoint: uri.to_owned(),
+            })
+        }
+        #[cfg(feature = "fake")]
+        Endpoint::Fake => {
+            let rt = Arc::new(anycri_fake::FakeRuntime::new());
+            Ok(Connected {
+                runtime: rt.clone(),
+                image: rt,
+                endpoint: uri.to_owned(),
+            })
+        }
+        Endpoint::Docker(_) => Err(Error::unimplemented("connecting to docker:// endpoints", "this build of anycri (the Docker shim backend is not built yet)")),
+        #[allow(unreachable_patterns)]
+        _ => Err(Error::invalid_argument(format!("endpoint {uri:?}: this build lacks the backend for it"))),
+    }
+}
+
+/// Connect to the backend `uri` names: `unix:///path` or a bare absolute path (CRI gRPC),
+/// `fake://` (a new in-memory runtime) or `docker:///var/run/docker.sock` (the Docker shim).
+pub async fn connect(uri: &str) -> Result<Connected> {
+    connect_with(uri, Duration::from_secs(5)).await
+}
+
+/// Connect to an image service endpoint (`IMAGE_SERVICE_ENDPOINT`-style); the runtime
+/// service of the result is the same backend.
+pub async fn connect_image(uri: &str) -> Result<Arc<dyn ImageService>> {
+    Ok(connect(uri).await?.image)
+}
+
+/// Find the node's runtime as crictl does: `CONTAINER_RUNTIME_ENDPOINT` (and
+/// `IMAGE_SERVICE_ENDPOINT` for images) when set, else the [`DEFAULT_ENDPOINTS`] in order,
+/// each probed briefly. The error names every place tried and why each failed.
+pub async fn connect_auto() -> Result<Connected> {
+    let image_uri = std::env::var("IMAGE_SERVICE_ENDPOINT").ok().filter(|s| !s.is_empty());
+    if let Some(uri) = std::env::var("CONTAINER_RUNTIME_ENDPOINT").ok().filter(|s| !s.is_empty()) {
+        let mut connected = connect(&uri)
+            .await
+            .map_err(|e| e.context(format!("CONTAINER_RUNTIME_ENDPOINT={uri}")))?;
+        if let Some(image_uri) = image_uri {
+            connected.image = connect_image(&image_uri)
+                .await
+                .map_err(|e| e.context(format!("IMAGE_SERVICE_ENDPOINT={image_uri}")))?;
+        }
+        return Ok(connected);
+    }
+    let mut tried = Vec::new();
+    for uri in DEFAULT_ENDPOINTS {
+        match connect_with(uri, Duration::from_secs(2)).await {
+            Ok(mut connected) => {
+                if let Some(image_uri) = &image_uri {
+                    connected.image = connect_image(image_uri).await?;
+                }
+                return Ok(connected);
+            }
+            Err(e) => tried.push(format!("{uri} ({})", e.message())),
+        }
+    }
+    Err(Error::unavailable(format!(
+        "no container runtime found; set CONTAINER_RUNTIME_ENDPOINT or pass -r. Tried: {}",
+        tried.join("; ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_endpoints() {
+        assert_eq!(Endpoint::parse("fake://").unwrap(), Endpoint::Fake);
+        assert_eq!(
+            Endpoint::parse("docker:///var/run/docker.sock").unwrap(),
+            Endpoint::Docker("/var/run/docker.sock".into())
+        );
+        assert_eq!(Endpoint::parse("unix:///run/a.sock").unwrap(), Endpoint::Unix("/run/a.sock".into()));
+        assert_eq!(Endpoint::parse("/run/a.sock").unwrap(), Endpoint::Unix("/run/a.sock".into()));
+        for bad in ["", "unix://", "tcp://127.0.0.1:1", "fake://x", "docker://rel", "npipe:////./pipe/x", "a.sock"] {
+            let err = Endpoint::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), anycri_core::ErrorKind::InvalidArgument, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_reports_missing_socket_as_unavailable() {
+        let err = connect("unix:///nonexistent/anycri-test.sock").await.unwrap_err();
+        assert_eq!(err.kind(), anycri_core::ErrorKind::Unavailable, "{err}");
+        assert!(err.message().contains("/nonexistent/anycri-test.sock"), "{err}");
+    }
+}
