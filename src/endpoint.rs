@@ -35,7 +35,11 @@ impl Endpoint {
                 "endpoint {uri:?}: fake:// takes no path (got {rest:?})"
             ))),
             Some(("docker", rest)) => {
-                let path = if rest.is_empty() { "/var/run/docker.sock" } else { rest };
+                let path = if rest.is_empty() {
+                    "/var/run/docker.sock"
+                } else {
+                    rest
+                };
                 if !path.starts_with('/') {
                     return Err(Error::invalid_argument(format!(
                         "endpoint {uri:?}: the Docker socket path must be absolute (docker:///var/run/docker.sock)"
@@ -75,7 +79,9 @@ pub struct Connected {
 
 impl std::fmt::Debug for Connected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connected").field("endpoint", &self.endpoint).finish()
+        f.debug_struct("Connected")
+            .field("endpoint", &self.endpoint)
+            .finish()
     }
 }
 
@@ -105,9 +111,14 @@ async fn connect_with(uri: &str, connect_timeout: Duration) -> Result<Connected>
                 endpoint: uri.to_owned(),
             })
         }
-        Endpoint::Docker(_) => Err(Error::unimplemented("connecting to docker:// endpoints", "this build of anycri (the Docker shim backend is not built yet)")),
+        Endpoint::Docker(_) => Err(Error::unimplemented(
+            "connecting to docker:// endpoints",
+            "this build of anycri (the Docker shim backend is not built yet)",
+        )),
         #[allow(unreachable_patterns)]
-        _ => Err(Error::invalid_argument(format!("endpoint {uri:?}: this build lacks the backend for it"))),
+        _ => Err(Error::invalid_argument(format!(
+            "endpoint {uri:?}: this build lacks the backend for it"
+        ))),
     }
 }
 
@@ -127,8 +138,13 @@ pub async fn connect_image(uri: &str) -> Result<Arc<dyn ImageService>> {
 /// `IMAGE_SERVICE_ENDPOINT` for images) when set, else the [`DEFAULT_ENDPOINTS`] in order,
 /// each probed briefly. The error names every place tried and why each failed.
 pub async fn connect_auto() -> Result<Connected> {
-    let image_uri = std::env::var("IMAGE_SERVICE_ENDPOINT").ok().filter(|s| !s.is_empty());
-    if let Some(uri) = std::env::var("CONTAINER_RUNTIME_ENDPOINT").ok().filter(|s| !s.is_empty()) {
+    let image_uri = std::env::var("IMAGE_SERVICE_ENDPOINT")
+        .ok()
+        .filter(|s| !s.is_empty());
+    if let Some(uri) = std::env::var("CONTAINER_RUNTIME_ENDPOINT")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
         let mut connected = connect(&uri)
             .await
             .map_err(|e| e.context(format!("CONTAINER_RUNTIME_ENDPOINT={uri}")))?;
@@ -168,18 +184,41 @@ mod tests {
             Endpoint::parse("docker:///var/run/docker.sock").unwrap(),
             Endpoint::Docker("/var/run/docker.sock".into())
         );
-        assert_eq!(Endpoint::parse("unix:///run/a.sock").unwrap(), Endpoint::Unix("/run/a.sock".into()));
-        assert_eq!(Endpoint::parse("/run/a.sock").unwrap(), Endpoint::Unix("/run/a.sock".into()));
-        for bad in ["", "unix://", "tcp://127.0.0.1:1", "fake://x", "docker://rel", "npipe:////./pipe/x", "a.sock"] {
+        assert_eq!(
+            Endpoint::parse("unix:///run/a.sock").unwrap(),
+            Endpoint::Unix("/run/a.sock".into())
+        );
+        assert_eq!(
+            Endpoint::parse("/run/a.sock").unwrap(),
+            Endpoint::Unix("/run/a.sock".into())
+        );
+        for bad in [
+            "",
+            "unix://",
+            "tcp://127.0.0.1:1",
+            "fake://x",
+            "docker://rel",
+            "npipe:////./pipe/x",
+            "a.sock",
+        ] {
             let err = Endpoint::parse(bad).unwrap_err();
-            assert_eq!(err.kind(), anycri_core::ErrorKind::InvalidArgument, "{bad:?}");
+            assert_eq!(
+                err.kind(),
+                anycri_core::ErrorKind::InvalidArgument,
+                "{bad:?}"
+            );
         }
     }
 
     #[tokio::test]
     async fn connect_reports_missing_socket_as_unavailable() {
-        let err = connect("unix:///nonexistent/anycri-test.sock").await.unwrap_err();
+        let err = connect("unix:///nonexistent/anycri-test.sock")
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), anycri_core::ErrorKind::Unavailable, "{err}");
-        assert!(err.message().contains("/nonexistent/anycri-test.sock"), "{err}");
+        assert!(
+            err.message().contains("/nonexistent/anycri-test.sock"),
+            "{err}"
+        );
     }
 }

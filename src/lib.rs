@@ -15,7 +15,7 @@
 mod endpoint;
 
 pub use anycri_core::*;
-pub use endpoint::{Connected, Endpoint, connect, connect_auto, connect_image, DEFAULT_ENDPOINTS};
+pub use endpoint::{Connected, DEFAULT_ENDPOINTS, Endpoint, connect, connect_auto, connect_image};
 
 #[cfg(feature = "fake")]
 pub use anycri_fake as fake;

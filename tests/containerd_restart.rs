@@ -19,7 +19,9 @@ fn runtime_env(arg: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_survives_containerd_restart() {
-    let Some(target) = common::containerd().await else { return };
+    let Some(target) = common::containerd().await else {
+        return;
+    };
     let Some(pid) = common::env_value("CONTAINERD_PID") else {
         common::skip_or_fail("CONTAINERD_PID unknown");
         return;
@@ -28,13 +30,19 @@ async fn client_survives_containerd_restart() {
     let pod = rt.run_pod(target.pod("restart")).await.unwrap();
 
     // Kill containerd hard, as a crash would.
-    let killed = std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
     assert!(killed.success());
     tokio::time::sleep(Duration::from_millis(300)).await;
     // Restart it in the background while the client is waiting to reconnect.
     let restart = tokio::task::spawn_blocking(|| runtime_env("up"));
     let after = rt
-        .pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: pod.clone(), verbose: false })
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: false,
+        })
         .await;
     restart.await.unwrap();
     // Reads wait for the daemon within the reconnect window; either way the next call works.

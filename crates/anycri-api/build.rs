@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if env::var_os("CARGO_FEATURE_SERDE").is_some() {
         builder = builder
             .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
-            .type_attribute(".", "#[serde(default)]");
+            .message_attribute(".", "#[serde(default)]");
     }
     builder.compile_fds(fds)?;
     Ok(())

@@ -8,8 +8,8 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anycri::{
-    ContainerConfigBuilder, Error, ErrorKind, ImageService, ImageServiceExt, PodSandboxConfigBuilder,
-    RuntimeFlavour, RuntimeService, RuntimeServiceExt, api::*,
+    ContainerConfigBuilder, Error, ErrorKind, ImageService, ImageServiceExt,
+    PodSandboxConfigBuilder, RuntimeFlavour, RuntimeService, RuntimeServiceExt, api::*,
 };
 
 /// A backend under test and what it needs.
@@ -75,15 +75,22 @@ pub async fn containerd() -> Option<Target> {
         }
     };
     let registry = env_value("REGISTRY").unwrap_or_else(|| "127.0.0.1:5000".into());
-    let image = env_value("ANYCRI_TEST_IMAGE").unwrap_or_else(|| format!("{registry}/anycri/busybox:1.0"));
-    runtime.pull_image_if_absent(&image, None).await.expect("pull the test image");
+    let image =
+        env_value("ANYCRI_TEST_IMAGE").unwrap_or_else(|| format!("{registry}/anycri/busybox:1.0"));
+    runtime
+        .pull_image_if_absent(&image, None)
+        .await
+        .expect("pull the test image");
     Some(Target {
         name: "containerd",
         runtime: runtime.clone(),
         images: runtime,
         image,
-        pull_image: env_value("ANYCRI_PULL_IMAGE").unwrap_or_else(|| format!("{registry}/anycri/pulltest:1.0")),
-        log_dir: PathBuf::from(env_value("ANYCRI_LOG_DIR").unwrap_or_else(|| "/var/tmp/anycri-env/logs".into())),
+        pull_image: env_value("ANYCRI_PULL_IMAGE")
+            .unwrap_or_else(|| format!("{registry}/anycri/pulltest:1.0")),
+        log_dir: PathBuf::from(
+            env_value("ANYCRI_LOG_DIR").unwrap_or_else(|| "/var/tmp/anycri-env/logs".into()),
+        ),
         flavour: RuntimeFlavour::Containerd,
         run_label: run_label(),
     })
@@ -131,7 +138,10 @@ impl Target {
             .runtime
             .list_pod_sandbox(ListPodSandboxRequest {
                 filter: Some(PodSandboxFilter {
-                    label_selector: HashMap::from([(RUN_LABEL_KEY.to_string(), self.run_label.clone())]),
+                    label_selector: HashMap::from([(
+                        RUN_LABEL_KEY.to_string(),
+                        self.run_label.clone(),
+                    )]),
                     ..Default::default()
                 }),
             })
@@ -172,9 +182,19 @@ fn kind<T: std::fmt::Debug>(r: Result<T, Error>) -> ErrorKind {
 // ---------------------------------------------------------------------------------------
 
 pub async fn version_status_capabilities(t: Arc<Target>) {
-    let v = t.runtime.version(VersionRequest { version: "v1".into() }).await.unwrap();
+    let v = t
+        .runtime
+        .version(VersionRequest {
+            version: "v1".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(v.runtime_api_version, "v1", "{v:?}");
-    assert_eq!(RuntimeFlavour::from_runtime_name(&v.runtime_name), t.flavour, "{v:?}");
+    assert_eq!(
+        RuntimeFlavour::from_runtime_name(&v.runtime_name),
+        t.flavour,
+        "{v:?}"
+    );
     let info = anycri::discover(&*t.runtime).await.unwrap();
     assert!(info.ready(), "runtime not ready: {:?}", info.conditions);
     assert!(!info.runtime_version.is_empty());
@@ -212,22 +232,35 @@ pub async fn pod_lifecycle(t: Arc<Target>) {
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
     assert_eq!(status.metadata.as_ref(), Some(&meta));
     assert_eq!(status.labels.get("case").map(String::as_str), Some("pod"));
-    let ip = status.network.as_ref().map(|n| n.ip.clone()).unwrap_or_default();
+    let ip = status
+        .network
+        .as_ref()
+        .map(|n| n.ip.clone())
+        .unwrap_or_default();
     assert!(ip.parse::<std::net::IpAddr>().is_ok(), "pod IP {ip:?}");
 
     let list = |filter: PodSandboxFilter| {
         let rt = t.runtime.clone();
         async move {
-            rt.list_pod_sandbox(ListPodSandboxRequest { filter: Some(filter) })
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .map(|p| p.id)
-                .collect::<Vec<_>>()
+            rt.list_pod_sandbox(ListPodSandboxRequest {
+                filter: Some(filter),
+            })
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
         }
     };
-    assert_eq!(list(PodSandboxFilter { id: id.clone(), ..Default::default() }).await, vec![id.clone()]);
+    assert_eq!(
+        list(PodSandboxFilter {
+            id: id.clone(),
+            ..Default::default()
+        })
+        .await,
+        vec![id.clone()]
+    );
     let by_label = PodSandboxFilter {
         label_selector: HashMap::from([
             (RUN_LABEL_KEY.to_string(), t.run_label.clone()),
@@ -246,22 +279,43 @@ pub async fn pod_lifecycle(t: Arc<Target>) {
         state: Some(PodSandboxStateValue { state: s as i32 }),
         ..Default::default()
     };
-    assert_eq!(list(state(PodSandboxState::SandboxReady)).await, vec![id.clone()]);
-    assert!(list(state(PodSandboxState::SandboxNotready)).await.is_empty());
+    assert_eq!(
+        list(state(PodSandboxState::SandboxReady)).await,
+        vec![id.clone()]
+    );
+    assert!(
+        list(state(PodSandboxState::SandboxNotready))
+            .await
+            .is_empty()
+    );
 
-    let stop = || t.runtime.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: id.clone() });
+    let stop = || {
+        t.runtime.stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        })
+    };
     stop().await.unwrap();
     stop().await.unwrap();
     assert_eq!(
         t.runtime.get_pod_status(&id).await.unwrap().state,
         PodSandboxState::SandboxNotready as i32
     );
-    assert_eq!(list(state(PodSandboxState::SandboxNotready)).await, vec![id.clone()]);
+    assert_eq!(
+        list(state(PodSandboxState::SandboxNotready)).await,
+        vec![id.clone()]
+    );
 
-    let remove = || t.runtime.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: id.clone() });
+    let remove = || {
+        t.runtime.remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: id.clone(),
+        })
+    };
     remove().await.unwrap();
     remove().await.unwrap();
-    assert_eq!(kind(t.runtime.get_pod_status(&id).await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(t.runtime.get_pod_status(&id).await),
+        ErrorKind::NotFound
+    );
     assert!(list(by_label).await.is_empty());
 }
 
@@ -288,31 +342,55 @@ pub async fn container_lifecycle(t: Arc<Target>) {
     let list = |filter: ContainerFilter| {
         let rt = t.runtime.clone();
         async move {
-            rt.list_containers(ListContainersRequest { filter: Some(filter) })
-                .await
-                .unwrap()
-                .containers
-                .into_iter()
-                .map(|c| c.id)
-                .collect::<Vec<_>>()
+            rt.list_containers(ListContainersRequest {
+                filter: Some(filter),
+            })
+            .await
+            .unwrap()
+            .containers
+            .into_iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>()
         }
     };
     assert_eq!(
-        list(ContainerFilter { pod_sandbox_id: pod.clone(), ..Default::default() }).await,
+        list(ContainerFilter {
+            pod_sandbox_id: pod.clone(),
+            ..Default::default()
+        })
+        .await,
         vec![id.clone()]
     );
-    assert_eq!(list(ContainerFilter { id: id.clone(), ..Default::default() }).await, vec![id.clone()]);
+    assert_eq!(
+        list(ContainerFilter {
+            id: id.clone(),
+            ..Default::default()
+        })
+        .await,
+        vec![id.clone()]
+    );
     let running = ContainerFilter {
         id: id.clone(),
-        state: Some(ContainerStateValue { state: ContainerState::ContainerRunning as i32 }),
+        state: Some(ContainerStateValue {
+            state: ContainerState::ContainerRunning as i32,
+        }),
         ..Default::default()
     };
     assert!(list(running.clone()).await.is_empty());
 
-    t.runtime.start_container(StartContainerRequest { container_id: id.clone() }).await.unwrap();
+    t.runtime
+        .start_container(StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap();
     let status = t
         .runtime
-        .wait_for_container_state(&id, ContainerState::ContainerRunning, Duration::from_secs(30))
+        .wait_for_container_state(
+            &id,
+            ContainerState::ContainerRunning,
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
     assert!(status.started_at > 0);
@@ -325,7 +403,14 @@ pub async fn container_lifecycle(t: Arc<Target>) {
     assert_eq!(list(by_label).await, vec![id.clone()]);
 
     // Starting twice is refused.
-    assert!(t.runtime.start_container(StartContainerRequest { container_id: id.clone() }).await.is_err());
+    assert!(
+        t.runtime
+            .start_container(StartContainerRequest {
+                container_id: id.clone()
+            })
+            .await
+            .is_err()
+    );
 
     let stop = || {
         t.runtime.stop_container(StopContainerRequest {
@@ -339,28 +424,55 @@ pub async fn container_lifecycle(t: Arc<Target>) {
     assert_eq!(status.state, ContainerState::ContainerExited as i32);
     assert!(status.finished_at >= status.started_at);
 
-    let remove = || t.runtime.remove_container(RemoveContainerRequest { container_id: id.clone() });
+    let remove = || {
+        t.runtime.remove_container(RemoveContainerRequest {
+            container_id: id.clone(),
+        })
+    };
     remove().await.unwrap();
     remove().await.unwrap();
-    assert_eq!(kind(t.runtime.get_container_status(&id).await), ErrorKind::NotFound);
+    assert_eq!(
+        kind(t.runtime.get_container_status(&id).await),
+        ErrorKind::NotFound
+    );
     t.runtime.remove_pod_with_containers(&pod).await.unwrap();
 }
 
 pub async fn exec_sync_and_logs(t: Arc<Target>) {
     let pod_config = t.pod("exec");
     let container = t.container("logger", "echo hello; echo oops >&2; sleep 3600");
-    let ids = t.runtime.run_pod_and_container(pod_config.clone(), container.clone()).await.unwrap();
+    let ids = t
+        .runtime
+        .run_pod_and_container(pod_config.clone(), container.clone())
+        .await
+        .unwrap();
     let id = &ids.container_id;
     t.runtime
-        .wait_for_container_state(id, ContainerState::ContainerRunning, Duration::from_secs(30))
+        .wait_for_container_state(
+            id,
+            ContainerState::ContainerRunning,
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
 
-    let out = t.runtime.exec_collect(id, &["echo", "from", "exec"], Duration::from_secs(10)).await.unwrap();
-    assert_eq!((out.stdout_str().as_str(), out.exit_code), ("from exec\n", 0), "{out:?}");
     let out = t
         .runtime
-        .exec_collect(id, &["sh", "-c", "echo to-stderr >&2; exit 3"], Duration::from_secs(10))
+        .exec_collect(id, &["echo", "from", "exec"], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.stdout_str().as_str(), out.exit_code),
+        ("from exec\n", 0),
+        "{out:?}"
+    );
+    let out = t
+        .runtime
+        .exec_collect(
+            id,
+            &["sh", "-c", "echo to-stderr >&2; exit 3"],
+            Duration::from_secs(10),
+        )
         .await
         .unwrap();
     assert_eq!(out.exit_code, 3, "{out:?}");
@@ -368,9 +480,16 @@ pub async fn exec_sync_and_logs(t: Arc<Target>) {
     assert!(out.stdout.is_empty());
 
     let started = std::time::Instant::now();
-    let err = t.runtime.exec_collect(id, &["sleep", "30"], Duration::from_secs(1)).await.unwrap_err();
+    let err = t
+        .runtime
+        .exec_collect(id, &["sleep", "30"], Duration::from_secs(1))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20), "the timeout was not honoured");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the timeout was not honoured"
+    );
 
     // The log file is where the pod's log directory and the container's log path say.
     let status = t.runtime.get_container_status(id).await.unwrap();
@@ -384,47 +503,79 @@ pub async fn exec_sync_and_logs(t: Arc<Target>) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let got: Vec<_> = lines.iter().map(|l| (l.stream, l.content.as_str())).collect();
-    assert!(got.contains(&(anycri::logs::LogStream::Stdout, "hello")), "{got:?}");
-    assert!(got.contains(&(anycri::logs::LogStream::Stderr, "oops")), "{got:?}");
+    let got: Vec<_> = lines
+        .iter()
+        .map(|l| (l.stream, l.content.as_str()))
+        .collect();
+    assert!(
+        got.contains(&(anycri::logs::LogStream::Stdout, "hello")),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&(anycri::logs::LogStream::Stderr, "oops")),
+        "{got:?}"
+    );
     // Every raw line is in the CRI format with a parseable RFC 3339 timestamp.
     let raw = std::fs::read_to_string(&expected).unwrap();
     for line in raw.lines() {
         anycri::logs::parse_line(line).unwrap().time().unwrap();
     }
-    t.runtime.remove_pod_with_containers(&ids.pod_sandbox_id).await.unwrap();
+    t.runtime
+        .remove_pod_with_containers(&ids.pod_sandbox_id)
+        .await
+        .unwrap();
 }
 
 pub async fn container_stats(t: Arc<Target>) {
     let container = t.container("stats", "sleep 3600");
-    let ids = t.runtime.run_pod_and_container(t.pod("stats"), container).await.unwrap();
+    let ids = t
+        .runtime
+        .run_pod_and_container(t.pod("stats"), container)
+        .await
+        .unwrap();
     let id = ids.container_id.clone();
     t.runtime
-        .wait_for_container_state(&id, ContainerState::ContainerRunning, Duration::from_secs(30))
+        .wait_for_container_state(
+            &id,
+            ContainerState::ContainerRunning,
+            Duration::from_secs(30),
+        )
         .await
         .unwrap();
     let stats = t
         .runtime
-        .container_stats(ContainerStatsRequest { container_id: id.clone() })
+        .container_stats(ContainerStatsRequest {
+            container_id: id.clone(),
+        })
         .await
         .unwrap()
         .stats
         .unwrap();
     assert_eq!(stats.attributes.as_ref().unwrap().id, id);
-    let mem = stats.memory.as_ref().and_then(|m| m.working_set_bytes).map(|v| v.value);
+    let mem = stats
+        .memory
+        .as_ref()
+        .and_then(|m| m.working_set_bytes)
+        .map(|v| v.value);
     assert!(mem.is_some_and(|m| m > 0), "memory working set {mem:?}");
     assert!(stats.cpu.as_ref().is_some_and(|c| c.timestamp > 0));
     let listed = t
         .runtime
         .list_container_stats(ListContainerStatsRequest {
-            filter: Some(ContainerStatsFilter { id: id.clone(), ..Default::default() }),
+            filter: Some(ContainerStatsFilter {
+                id: id.clone(),
+                ..Default::default()
+            }),
         })
         .await
         .unwrap()
         .stats;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].attributes.as_ref().unwrap().id, id);
-    t.runtime.remove_pod_with_containers(&ids.pod_sandbox_id).await.unwrap();
+    t.runtime
+        .remove_pod_with_containers(&ids.pod_sandbox_id)
+        .await
+        .unwrap();
 }
 
 pub async fn images(t: Arc<Target>) {
@@ -434,18 +585,37 @@ pub async fn images(t: Arc<Target>) {
     let image_ref = t
         .images
         .pull_image(PullImageRequest {
-            image: Some(ImageSpec { image: image.clone(), ..Default::default() }),
+            image: Some(ImageSpec {
+                image: image.clone(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await
         .unwrap()
         .image_ref;
     assert!(!image_ref.is_empty());
-    let found = t.images.find_image(&image).await.unwrap().expect("pulled image is present");
-    assert!(found.repo_tags.iter().any(|tag| tag.ends_with(&image)), "{found:?}");
+    let found = t
+        .images
+        .find_image(&image)
+        .await
+        .unwrap()
+        .expect("pulled image is present");
+    assert!(
+        found.repo_tags.iter().any(|tag| tag.ends_with(&image)),
+        "{found:?}"
+    );
     // Found by its ID too, and listed.
-    assert_eq!(t.images.find_image(&found.id).await.unwrap().map(|i| i.id), Some(found.id.clone()));
-    let listed = t.images.list_images(ListImagesRequest::default()).await.unwrap().images;
+    assert_eq!(
+        t.images.find_image(&found.id).await.unwrap().map(|i| i.id),
+        Some(found.id.clone())
+    );
+    let listed = t
+        .images
+        .list_images(ListImagesRequest::default())
+        .await
+        .unwrap()
+        .images;
     assert!(listed.iter().any(|i| i.id == found.id));
     t.images.remove_image_if_present(&image).await.unwrap();
     assert!(t.images.find_image(&image).await.unwrap().is_none());
@@ -454,7 +624,10 @@ pub async fn images(t: Arc<Target>) {
     let bad = t
         .images
         .pull_image(PullImageRequest {
-            image: Some(ImageSpec { image: "Not A Valid Ref".into(), ..Default::default() }),
+            image: Some(ImageSpec {
+                image: "Not A Valid Ref".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         })
         .await;
@@ -465,24 +638,58 @@ pub async fn not_found(t: Arc<Target>) {
     let missing = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     let rt = &t.runtime;
     assert_eq!(
-        kind(rt.container_status(ContainerStatusRequest { container_id: missing.into(), verbose: false }).await),
+        kind(
+            rt.container_status(ContainerStatusRequest {
+                container_id: missing.into(),
+                verbose: false
+            })
+            .await
+        ),
         ErrorKind::NotFound
     );
     assert_eq!(
-        kind(rt.pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: missing.into(), verbose: false }).await),
+        kind(
+            rt.pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: missing.into(),
+                verbose: false
+            })
+            .await
+        ),
         ErrorKind::NotFound
     );
     assert_eq!(
-        kind(rt.start_container(StartContainerRequest { container_id: missing.into() }).await),
+        kind(
+            rt.start_container(StartContainerRequest {
+                container_id: missing.into()
+            })
+            .await
+        ),
         ErrorKind::NotFound
     );
     assert_eq!(
-        kind(rt.container_stats(ContainerStatsRequest { container_id: missing.into() }).await),
+        kind(
+            rt.container_stats(ContainerStatsRequest {
+                container_id: missing.into()
+            })
+            .await
+        ),
         ErrorKind::NotFound
     );
     // Removing what does not exist is success (the kubelet retries removals).
-    rt.remove_container(RemoveContainerRequest { container_id: missing.into() }).await.unwrap();
-    rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: missing.into() }).await.unwrap();
-    let image = t.images.find_image("127.0.0.1:5000/anycri/does-not-exist:1").await.unwrap();
+    rt.remove_container(RemoveContainerRequest {
+        container_id: missing.into(),
+    })
+    .await
+    .unwrap();
+    rt.remove_pod_sandbox(RemovePodSandboxRequest {
+        pod_sandbox_id: missing.into(),
+    })
+    .await
+    .unwrap();
+    let image = t
+        .images
+        .find_image("127.0.0.1:5000/anycri/does-not-exist:1")
+        .await
+        .unwrap();
     assert!(image.is_none());
 }

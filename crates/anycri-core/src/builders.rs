@@ -145,7 +145,11 @@ impl PodSandboxConfigBuilder {
     }
     /// Use the host's PID namespace.
     pub fn host_pid(mut self, on: bool) -> Self {
-        self.namespaces().pid = if on { NamespaceMode::Node } else { NamespaceMode::Container } as i32;
+        self.namespaces().pid = if on {
+            NamespaceMode::Node
+        } else {
+            NamespaceMode::Container
+        } as i32;
         self
     }
     /// Use the host's IPC namespace.
@@ -155,12 +159,19 @@ impl PodSandboxConfigBuilder {
     }
     /// Share one PID namespace between the pod's containers.
     pub fn shared_pid(mut self, on: bool) -> Self {
-        self.namespaces().pid = if on { NamespaceMode::Pod } else { NamespaceMode::Container } as i32;
+        self.namespaces().pid = if on {
+            NamespaceMode::Pod
+        } else {
+            NamespaceMode::Container
+        } as i32;
         self
     }
     /// The cgroup parent.
     pub fn cgroup_parent(mut self, parent: impl Into<String>) -> Self {
-        self.config.linux.get_or_insert_with(Default::default).cgroup_parent = parent.into();
+        self.config
+            .linux
+            .get_or_insert_with(Default::default)
+            .cgroup_parent = parent.into();
         self
     }
     /// The config.
@@ -245,7 +256,10 @@ impl ContainerConfigBuilder {
 
     /// Set the attempt number.
     pub fn attempt(mut self, attempt: u32) -> Self {
-        self.config.metadata.get_or_insert_with(Default::default).attempt = attempt;
+        self.config
+            .metadata
+            .get_or_insert_with(Default::default)
+            .attempt = attempt;
         self
     }
     /// The command (the image's entrypoint is replaced).
@@ -304,7 +318,12 @@ impl ContainerConfigBuilder {
         self
     }
     /// Bind-mount `host_path` at `container_path`.
-    pub fn mount(mut self, host_path: impl Into<String>, container_path: impl Into<String>, readonly: bool) -> Self {
+    pub fn mount(
+        mut self,
+        host_path: impl Into<String>,
+        container_path: impl Into<String>,
+        readonly: bool,
+    ) -> Self {
         self.config.mounts.push(Mount {
             host_path: host_path.into(),
             container_path: container_path.into(),
@@ -378,9 +397,18 @@ mod tests {
             .label("a", "b")
             .build();
         let m = c.metadata.unwrap();
-        assert_eq!((m.name.as_str(), m.namespace.as_str(), m.attempt), ("p", "ns", 2));
+        assert_eq!(
+            (m.name.as_str(), m.namespace.as_str(), m.attempt),
+            ("p", "ns", 2)
+        );
         assert!(!m.uid.is_empty());
-        let ns = c.linux.unwrap().security_context.unwrap().namespace_options.unwrap();
+        let ns = c
+            .linux
+            .unwrap()
+            .security_context
+            .unwrap()
+            .namespace_options
+            .unwrap();
         assert_eq!(ns.network, NamespaceMode::Node as i32);
         assert_eq!(ns.pid, NamespaceMode::Container as i32);
         assert_eq!(c.dns_config.unwrap().servers, vec!["10.0.0.10"]);
@@ -401,9 +429,14 @@ mod tests {
         assert_eq!(c.image.unwrap().image, "img");
         assert_eq!(c.command, vec!["sh", "-c"]);
         let linux = c.linux.unwrap();
-        assert_eq!(linux.security_context.unwrap().run_as_user.unwrap().value, 1000);
+        assert_eq!(
+            linux.security_context.unwrap().run_as_user.unwrap().value,
+            1000
+        );
         assert_eq!(linux.resources.unwrap().memory_limit_in_bytes, 64 << 20);
-        let c = ContainerConfigBuilder::new("c", "img").log_path("x.log").build();
+        let c = ContainerConfigBuilder::new("c", "img")
+            .log_path("x.log")
+            .build();
         assert_eq!(c.log_path, "x.log");
     }
 }

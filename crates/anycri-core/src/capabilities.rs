@@ -5,11 +5,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use crate::{
-    api::*,
-    error::Result,
-    service::RuntimeService,
-};
+use crate::{api::*, error::Result, service::RuntimeService};
 
 /// Which runtime answers, recognised from `Version.runtime_name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,7 +56,7 @@ pub struct HandlerInfo {
 }
 
 /// Which optional parts of the CRI work on this runtime. `false` means calls fail with
-/// [`Error::Unimplemented`] (or an equivalent refusal).
+/// [`crate::Error::Unimplemented`] (or an equivalent refusal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities {
     /// `Exec` returns a streaming URL.
@@ -81,8 +77,9 @@ pub struct Capabilities {
     pub runtime_config: bool,
     /// `UpdatePodSandboxResources` works.
     pub update_pod_sandbox_resources: bool,
-    /// The `Stream*` list RPCs are served by the runtime itself (clients fall back to the
-    /// unary lists otherwise).
+    /// The `Stream*` list RPCs answer through this backend. For `GrpcRuntime` that includes
+    /// its fallback to the unary lists on runtimes without them; whether the runtime serves
+    /// them natively is `GrpcRuntime::serves_list_streaming`.
     pub list_streaming: bool,
 }
 
@@ -98,7 +95,10 @@ impl Capabilities {
             ("pod_sandbox_stats", self.pod_sandbox_stats),
             ("pod_sandbox_metrics", self.pod_sandbox_metrics),
             ("runtime_config", self.runtime_config),
-            ("update_pod_sandbox_resources", self.update_pod_sandbox_resources),
+            (
+                "update_pod_sandbox_resources",
+                self.update_pod_sandbox_resources,
+            ),
             ("list_streaming", self.list_streaming),
         ]
     }
@@ -183,7 +183,10 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             .iter()
             .map(|h| HandlerInfo {
                 name: h.name.clone(),
-                recursive_read_only_mounts: h.features.as_ref().is_some_and(|f| f.recursive_read_only_mounts),
+                recursive_read_only_mounts: h
+                    .features
+                    .as_ref()
+                    .is_some_and(|f| f.recursive_read_only_mounts),
                 user_namespaces: h.features.as_ref().is_some_and(|f| f.user_namespaces),
             })
             .collect();
@@ -199,14 +202,21 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
                 })
                 .collect();
         }
-        info.status_info = status.info.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        info.status_info = status
+            .info
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
     }
     info.capabilities.runtime_config = works(&runtime_config);
     info.cgroup_driver = match &runtime_config {
-        Ok(rc) => rc.linux.as_ref().map(|l| match CgroupDriver::try_from(l.cgroup_driver) {
-            Ok(CgroupDriver::Systemd) => CgroupDriverKind::Systemd,
-            _ => CgroupDriverKind::Cgroupfs,
-        }),
+        Ok(rc) => rc
+            .linux
+            .as_ref()
+            .map(|l| match CgroupDriver::try_from(l.cgroup_driver) {
+                Ok(CgroupDriver::Systemd) => CgroupDriverKind::Systemd,
+                _ => CgroupDriverKind::Cgroupfs,
+            }),
         Err(_) => cgroup_driver_from_info(&info.status_info),
     };
 
@@ -257,7 +267,11 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             })
             .await,
     );
-    caps.pod_sandbox_metrics = works(&runtime.list_metric_descriptors(ListMetricDescriptorsRequest {}).await);
+    caps.pod_sandbox_metrics = works(
+        &runtime
+            .list_metric_descriptors(ListMetricDescriptorsRequest {})
+            .await,
+    );
     caps.update_pod_sandbox_resources = works(
         &runtime
             .update_pod_sandbox_resources(UpdatePodSandboxResourcesRequest {
@@ -297,7 +311,9 @@ fn cgroup_driver_from_info(info: &BTreeMap<String, String>) -> Option<CgroupDriv
     let compact: String = config.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.contains("\"SystemdCgroup\":true") || compact.contains("\"systemdCgroup\":true") {
         Some(CgroupDriverKind::Systemd)
-    } else if compact.contains("\"SystemdCgroup\":false") || compact.contains("\"systemdCgroup\":false") {
+    } else if compact.contains("\"SystemdCgroup\":false")
+        || compact.contains("\"systemdCgroup\":false")
+    {
         Some(CgroupDriverKind::Cgroupfs)
     } else {
         None
@@ -310,10 +326,22 @@ mod tests {
 
     #[test]
     fn flavours() {
-        assert_eq!(RuntimeFlavour::from_runtime_name("containerd"), RuntimeFlavour::Containerd);
-        assert_eq!(RuntimeFlavour::from_runtime_name("cri-o"), RuntimeFlavour::CriO);
-        assert_eq!(RuntimeFlavour::from_runtime_name("docker"), RuntimeFlavour::CriDockerd);
-        assert_eq!(RuntimeFlavour::from_runtime_name("anycri-fake"), RuntimeFlavour::Anycri);
+        assert_eq!(
+            RuntimeFlavour::from_runtime_name("containerd"),
+            RuntimeFlavour::Containerd
+        );
+        assert_eq!(
+            RuntimeFlavour::from_runtime_name("cri-o"),
+            RuntimeFlavour::CriO
+        );
+        assert_eq!(
+            RuntimeFlavour::from_runtime_name("docker"),
+            RuntimeFlavour::CriDockerd
+        );
+        assert_eq!(
+            RuntimeFlavour::from_runtime_name("anycri-fake"),
+            RuntimeFlavour::Anycri
+        );
         assert_eq!(
             RuntimeFlavour::from_runtime_name("kata"),
             RuntimeFlavour::Other("kata".into())
@@ -325,11 +353,21 @@ mod tests {
         let mut info = BTreeMap::new();
         info.insert(
             "config".to_string(),
-            r#"{"containerd":{"runtimes":{"runc":{"options":{"SystemdCgroup": false}}}}}"#.to_string(),
+            r#"{"containerd":{"runtimes":{"runc":{"options":{"SystemdCgroup": false}}}}}"#
+                .to_string(),
         );
-        assert_eq!(cgroup_driver_from_info(&info), Some(CgroupDriverKind::Cgroupfs));
-        info.insert("config".into(), r#"{"options":{"SystemdCgroup":true}}"#.into());
-        assert_eq!(cgroup_driver_from_info(&info), Some(CgroupDriverKind::Systemd));
+        assert_eq!(
+            cgroup_driver_from_info(&info),
+            Some(CgroupDriverKind::Cgroupfs)
+        );
+        info.insert(
+            "config".into(),
+            r#"{"options":{"SystemdCgroup":true}}"#.into(),
+        );
+        assert_eq!(
+            cgroup_driver_from_info(&info),
+            Some(CgroupDriverKind::Systemd)
+        );
         assert_eq!(cgroup_driver_from_info(&BTreeMap::new()), None);
     }
 }

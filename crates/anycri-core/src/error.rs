@@ -404,7 +404,8 @@ impl Error {
 
     /// The `tonic::Status` this error was made from, if it was.
     pub fn as_status(&self) -> Option<&tonic::Status> {
-        self.source_ref().and_then(|s| s.downcast_ref::<tonic::Status>())
+        self.source_ref()
+            .and_then(|s| s.downcast_ref::<tonic::Status>())
     }
 
     /// The same error with `context: ` put before its message.
@@ -491,7 +492,9 @@ mod tests {
             "container \"abc\" not found",
             bytes_of(b"detail"),
         );
-        status.metadata_mut().insert("x-anycri", "1".parse().unwrap());
+        status
+            .metadata_mut()
+            .insert("x-anycri", "1".parse().unwrap());
         let err = Error::from(status);
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert_eq!(err.message(), "container \"abc\" not found");

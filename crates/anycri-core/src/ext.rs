@@ -79,8 +79,15 @@ pub trait RuntimeServiceExt: RuntimeService {
             })
             .await?
             .container_id;
-        if let Err(err) = self.start_container(StartContainerRequest { container_id: id.clone() }).await {
-            let _ = self.remove_container(RemoveContainerRequest { container_id: id }).await;
+        if let Err(err) = self
+            .start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+        {
+            let _ = self
+                .remove_container(RemoveContainerRequest { container_id: id })
+                .await;
             return Err(err);
         }
         Ok(id)
@@ -159,7 +166,12 @@ pub trait RuntimeServiceExt: RuntimeService {
     }
 
     /// Run `cmd` in the container and collect its output (ExecSync). `timeout` of zero means none.
-    async fn exec_collect(&self, container_id: &str, cmd: &[&str], timeout: Duration) -> Result<ExecOutput> {
+    async fn exec_collect(
+        &self,
+        container_id: &str,
+        cmd: &[&str],
+        timeout: Duration,
+    ) -> Result<ExecOutput> {
         let response = self
             .exec_sync(ExecSyncRequest {
                 container_id: container_id.to_owned(),
@@ -179,16 +191,20 @@ pub trait RuntimeServiceExt: RuntimeService {
     async fn read_container_log(&self, container_id: &str) -> Result<Vec<LogLine>> {
         let status = self.get_container_status(container_id).await?;
         if status.log_path.is_empty() {
-            return Err(Error::failed_precondition(format!("container {container_id} has no log path")));
+            return Err(Error::failed_precondition(format!(
+                "container {container_id} has no log path"
+            )));
         }
-        let text = tokio::fs::read_to_string(&status.log_path).await.map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                crate::ErrorKind::NotFound
-            } else {
-                crate::ErrorKind::Internal
-            };
-            Error::with_source(kind, format!("reading log file {}", status.log_path), e)
-        })?;
+        let text = tokio::fs::read_to_string(&status.log_path)
+            .await
+            .map_err(|e| {
+                let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                    crate::ErrorKind::NotFound
+                } else {
+                    crate::ErrorKind::Internal
+                };
+                Error::with_source(kind, format!("reading log file {}", status.log_path), e)
+            })?;
         parse_log(&text)
     }
 
@@ -205,8 +221,17 @@ pub trait RuntimeServiceExt: RuntimeService {
             .await?
             .containers;
         for c in containers {
-            ignore_not_found(self.stop_container(StopContainerRequest { container_id: c.id.clone(), timeout: 0 }).await)?;
-            ignore_not_found(self.remove_container(RemoveContainerRequest { container_id: c.id }).await)?;
+            ignore_not_found(
+                self.stop_container(StopContainerRequest {
+                    container_id: c.id.clone(),
+                    timeout: 0,
+                })
+                .await,
+            )?;
+            ignore_not_found(
+                self.remove_container(RemoveContainerRequest { container_id: c.id })
+                    .await,
+            )?;
         }
         ignore_not_found(
             self.stop_pod_sandbox(StopPodSandboxRequest {

@@ -44,7 +44,11 @@ impl<'a> Call<'a> {
 /// retry); the layer awaits it and may bound it in time, repeat it or observe it.
 pub trait Layer: Send + Sync + 'static {
     /// Run one call.
-    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        call: Call<'a>,
+        attempt: F,
+    ) -> impl Future<Output = Result<T>> + Send + 'a
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
@@ -121,23 +125,24 @@ impl TimeoutLayer {
 }
 
 impl Layer for TimeoutLayer {
-    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> Result<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = Result<T>> + Send + 'a,
     {
-        async move {
-            match call.operation.deadline_for(self.request_timeout, call.own_timeout) {
-                Some(deadline) => match tokio::time::timeout(deadline, attempt()).await {
-                    Ok(result) => result,
-                    Err(_) => Err(Error::deadline_exceeded(format!(
-                        "{} did not complete within {deadline:?}",
-                        call.operation.name
-                    ))),
-                },
-                None => attempt().await,
-            }
+        match call
+            .operation
+            .deadline_for(self.request_timeout, call.own_timeout)
+        {
+            Some(deadline) => match tokio::time::timeout(deadline, attempt()).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::deadline_exceeded(format!(
+                    "{} did not complete within {deadline:?}",
+                    call.operation.name
+                ))),
+            },
+            None => attempt().await,
         }
     }
 }
@@ -165,29 +170,27 @@ impl Default for RetryLayer {
 }
 
 impl Layer for RetryLayer {
-    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> Result<T>
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = Result<T>> + Send + 'a,
     {
-        async move {
-            let mut backoff = self.initial_backoff;
-            let mut tries = 1;
-            loop {
-                match attempt().await {
-                    Err(err)
-                        if call.operation.read_only
-                            && err.is_retryable()
-                            && tries < self.max_attempts.max(1) =>
-                    {
-                        tracing::debug!(rpc = call.operation.name, attempt = tries, error = %err, "retrying");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(self.max_backoff);
-                        tries += 1;
-                    }
-                    other => return other,
+        let mut backoff = self.initial_backoff;
+        let mut tries = 1;
+        loop {
+            match attempt().await {
+                Err(err)
+                    if call.operation.read_only
+                        && err.is_retryable()
+                        && tries < self.max_attempts.max(1) =>
+                {
+                    tracing::debug!(rpc = call.operation.name, attempt = tries, error = %err, "retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.max_backoff);
+                    tries += 1;
                 }
+                other => return other,
             }
         }
     }
@@ -199,7 +202,11 @@ impl Layer for RetryLayer {
 pub struct TracingLayer;
 
 impl Layer for TracingLayer {
-    fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> impl Future<Output = Result<T>> + Send + 'a
+    fn around<'a, T, F, Fut>(
+        &'a self,
+        call: Call<'a>,
+        attempt: F,
+    ) -> impl Future<Output = Result<T>> + Send + 'a
     where
         T: Send + 'a,
         F: Fn() -> Fut + Send + Sync + 'a,
@@ -217,7 +224,11 @@ impl Layer for TracingLayer {
             let result = attempt().await;
             let elapsed_us = started.elapsed().as_micros() as u64;
             match &result {
-                Ok(_) => tracing::debug!(elapsed_us, streaming = call.operation.shape == Shape::ServerStreaming, "ok"),
+                Ok(_) => tracing::debug!(
+                    elapsed_us,
+                    streaming = call.operation.shape == Shape::ServerStreaming,
+                    "ok"
+                ),
                 Err(err) => tracing::warn!(elapsed_us, code = ?err.code(), error = %err, "failed"),
             }
             result
@@ -243,4 +254,3 @@ pub trait LayerExt: Sized {
 }
 
 impl<S> LayerExt for S {}
-

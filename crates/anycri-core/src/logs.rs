@@ -55,7 +55,8 @@ impl LogEntry<'_> {
 /// Parse one line of a CRI log file (with or without its trailing newline).
 pub fn parse_line(line: &str) -> Result<LogEntry<'_>> {
     let line = line.strip_suffix('\n').unwrap_or(line);
-    let bad = |why: &str| Error::invalid_argument(format!("malformed CRI log line ({why}): {line:?}"));
+    let bad =
+        |why: &str| Error::invalid_argument(format!("malformed CRI log line ({why}): {line:?}"));
     let (timestamp, rest) = line.split_once(' ').ok_or_else(|| bad("no stream"))?;
     let (stream, rest) = rest.split_once(' ').ok_or_else(|| bad("no tags"))?;
     let stream = match stream {
@@ -140,7 +141,12 @@ pub fn parse_log(text: &str) -> Result<Vec<LogLine>> {
 }
 
 /// Format one entry in the CRI log format (with its newline), for writers of log files.
-pub fn format_entry(timestamp: &DateTime<chrono::Utc>, stream: LogStream, partial: bool, content: &str) -> String {
+pub fn format_entry(
+    timestamp: &DateTime<chrono::Utc>,
+    stream: LogStream,
+    partial: bool,
+    content: &str,
+) -> String {
     format!(
         "{} {} {} {}\n",
         timestamp.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
@@ -186,7 +192,10 @@ mod tests {
     fn joins_partials_per_stream() {
         let text = "t1 stdout P hel\nt2 stderr F oops\nt3 stdout P lo \nt4 stdout F world\nt5 stdout P tail";
         let lines = parse_log(text).unwrap();
-        let got: Vec<_> = lines.iter().map(|l| (l.timestamp.as_str(), l.stream, l.content.as_str())).collect();
+        let got: Vec<_> = lines
+            .iter()
+            .map(|l| (l.timestamp.as_str(), l.stream, l.content.as_str()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -202,7 +211,10 @@ mod tests {
         let now = chrono::Utc::now();
         let s = format_entry(&now, LogStream::Stderr, true, "abc");
         let e = parse_line(&s).unwrap();
-        assert_eq!((e.stream, e.partial, e.content), (LogStream::Stderr, true, "abc"));
+        assert_eq!(
+            (e.stream, e.partial, e.content),
+            (LogStream::Stderr, true, "abc")
+        );
         assert_eq!(e.time().unwrap(), now);
     }
 }

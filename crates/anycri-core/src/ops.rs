@@ -60,7 +60,11 @@ pub struct Operation {
 impl Operation {
     /// The deadline for one call, given the client's request timeout and the operation's own
     /// timeout from the request (see [`CriRequest::own_timeout`]).
-    pub fn deadline_for(&self, request_timeout: Duration, own: Option<Duration>) -> Option<Duration> {
+    pub fn deadline_for(
+        &self,
+        request_timeout: Duration,
+        own: Option<Duration>,
+    ) -> Option<Duration> {
         match self.deadline {
             DeadlinePolicy::Standard => Some(request_timeout),
             DeadlinePolicy::Double => Some(request_timeout * 2),
@@ -330,7 +334,13 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), op::ALL.len());
-        assert_eq!(op::VERSION.grpc_path(), "/runtime.v1.RuntimeService/Version");
-        assert_eq!(op::PULL_IMAGE.grpc_path(), "/runtime.v1.ImageService/PullImage");
+        assert_eq!(
+            op::VERSION.grpc_path(),
+            "/runtime.v1.RuntimeService/Version"
+        );
+        assert_eq!(
+            op::PULL_IMAGE.grpc_path(),
+            "/runtime.v1.ImageService/PullImage"
+        );
     }
 }

@@ -22,9 +22,13 @@ pub trait RuntimeService: Send + Sync {
     /// `Version`: runtime name, version and CRI API version.
     async fn version(&self, request: VersionRequest) -> Result<VersionResponse>;
     /// `RunPodSandbox`: create and start a pod sandbox; it is ready when this returns.
-    async fn run_pod_sandbox(&self, request: RunPodSandboxRequest) -> Result<RunPodSandboxResponse>;
+    async fn run_pod_sandbox(&self, request: RunPodSandboxRequest)
+    -> Result<RunPodSandboxResponse>;
     /// `StopPodSandbox`: stop the sandbox and its containers, release its network. Idempotent.
-    async fn stop_pod_sandbox(&self, request: StopPodSandboxRequest) -> Result<StopPodSandboxResponse>;
+    async fn stop_pod_sandbox(
+        &self,
+        request: StopPodSandboxRequest,
+    ) -> Result<StopPodSandboxResponse>;
     /// `RemovePodSandbox`: remove the sandbox and its containers. Idempotent.
     async fn remove_pod_sandbox(
         &self,
@@ -36,19 +40,37 @@ pub trait RuntimeService: Send + Sync {
         request: PodSandboxStatusRequest,
     ) -> Result<PodSandboxStatusResponse>;
     /// `ListPodSandbox`: sandboxes matching a filter.
-    async fn list_pod_sandbox(&self, request: ListPodSandboxRequest) -> Result<ListPodSandboxResponse>;
+    async fn list_pod_sandbox(
+        &self,
+        request: ListPodSandboxRequest,
+    ) -> Result<ListPodSandboxResponse>;
     /// `CreateContainer`: create a container in a sandbox.
-    async fn create_container(&self, request: CreateContainerRequest) -> Result<CreateContainerResponse>;
+    async fn create_container(
+        &self,
+        request: CreateContainerRequest,
+    ) -> Result<CreateContainerResponse>;
     /// `StartContainer`.
-    async fn start_container(&self, request: StartContainerRequest) -> Result<StartContainerResponse>;
+    async fn start_container(
+        &self,
+        request: StartContainerRequest,
+    ) -> Result<StartContainerResponse>;
     /// `StopContainer`: stop with a grace period, then kill. Idempotent.
     async fn stop_container(&self, request: StopContainerRequest) -> Result<StopContainerResponse>;
     /// `RemoveContainer`: remove, killing it first if it runs. Idempotent.
-    async fn remove_container(&self, request: RemoveContainerRequest) -> Result<RemoveContainerResponse>;
+    async fn remove_container(
+        &self,
+        request: RemoveContainerRequest,
+    ) -> Result<RemoveContainerResponse>;
     /// `ListContainers`: containers matching a filter.
-    async fn list_containers(&self, request: ListContainersRequest) -> Result<ListContainersResponse>;
+    async fn list_containers(
+        &self,
+        request: ListContainersRequest,
+    ) -> Result<ListContainersResponse>;
     /// `ContainerStatus`.
-    async fn container_status(&self, request: ContainerStatusRequest) -> Result<ContainerStatusResponse>;
+    async fn container_status(
+        &self,
+        request: ContainerStatusRequest,
+    ) -> Result<ContainerStatusResponse>;
     /// `UpdateContainerResources`: change a container's resources.
     async fn update_container_resources(
         &self,
@@ -68,14 +90,20 @@ pub trait RuntimeService: Send + Sync {
     /// `PortForward`: a streaming-server URL to forward ports into a sandbox.
     async fn port_forward(&self, request: PortForwardRequest) -> Result<PortForwardResponse>;
     /// `ContainerStats`.
-    async fn container_stats(&self, request: ContainerStatsRequest) -> Result<ContainerStatsResponse>;
+    async fn container_stats(
+        &self,
+        request: ContainerStatsRequest,
+    ) -> Result<ContainerStatsResponse>;
     /// `ListContainerStats`.
     async fn list_container_stats(
         &self,
         request: ListContainerStatsRequest,
     ) -> Result<ListContainerStatsResponse>;
     /// `PodSandboxStats`.
-    async fn pod_sandbox_stats(&self, request: PodSandboxStatsRequest) -> Result<PodSandboxStatsResponse>;
+    async fn pod_sandbox_stats(
+        &self,
+        request: PodSandboxStatsRequest,
+    ) -> Result<PodSandboxStatsResponse>;
     /// `ListPodSandboxStats`.
     async fn list_pod_sandbox_stats(
         &self,
@@ -157,7 +185,10 @@ pub trait ImageService: Send + Sync {
     /// `ImageFsInfo`: usage of the filesystems that hold images and containers.
     async fn image_fs_info(&self, request: ImageFsInfoRequest) -> Result<ImageFsInfoResponse>;
     /// `StreamImages`: ListImages, one image per message.
-    async fn stream_images(&self, request: StreamImagesRequest) -> Result<CriStream<StreamImagesResponse>>;
+    async fn stream_images(
+        &self,
+        request: StreamImagesRequest,
+    ) -> Result<CriStream<StreamImagesResponse>>;
 }
 
 /// Forwards every RPC to the pointee; lets `Arc<T>` and `Box<T>` stand for `T`.

@@ -42,10 +42,15 @@ impl ExecHandler for ShellExec {
 
 fn run_argv(cmd: &[String]) -> ExecResult {
     match cmd {
-        [sh, flag, script, ..] if (sh == "sh" || sh.ends_with("/sh")) && flag == "-c" => run_script(script),
+        [sh, flag, script, ..] if (sh == "sh" || sh.ends_with("/sh")) && flag == "-c" => {
+            run_script(script)
+        }
         _ => {
             let mut out = ExecResult::default();
-            statement(&cmd.iter().map(String::as_str).collect::<Vec<_>>(), &mut out);
+            statement(
+                &cmd.iter().map(String::as_str).collect::<Vec<_>>(),
+                &mut out,
+            );
             out
         }
     }
@@ -86,7 +91,11 @@ fn statement(words: &[&str], out: &mut ExecResult) -> bool {
             if newline {
                 text.push('\n');
             }
-            let sink = if to_stderr { &mut out.stderr } else { &mut out.stdout };
+            let sink = if to_stderr {
+                &mut out.stderr
+            } else {
+                &mut out.stdout
+            };
             sink.extend_from_slice(text.as_bytes());
             out.exit_code = 0;
             false
@@ -113,7 +122,8 @@ fn statement(words: &[&str], out: &mut ExecResult) -> bool {
             }
         }
         other => {
-            out.stderr.extend_from_slice(format!("sh: {other}: not found\n").as_bytes());
+            out.stderr
+                .extend_from_slice(format!("sh: {other}: not found\n").as_bytes());
             out.exit_code = 127;
             false
         }
@@ -160,14 +170,21 @@ mod tests {
     #[test]
     fn echo_and_exit_codes() {
         let r = run_argv(&argv(&["echo", "hello", "world"]));
-        assert_eq!((r.stdout.as_slice(), r.exit_code), (&b"hello world\n"[..], 0));
+        assert_eq!(
+            (r.stdout.as_slice(), r.exit_code),
+            (&b"hello world\n"[..], 0)
+        );
         assert_eq!(run_argv(&argv(&["false"])).exit_code, 1);
         assert_eq!(run_argv(&argv(&["nope"])).exit_code, 127);
     }
 
     #[test]
     fn scripts() {
-        let r = run_argv(&argv(&["sh", "-c", "echo out; echo 'to err' >&2; exit 3; echo never"]));
+        let r = run_argv(&argv(&[
+            "sh",
+            "-c",
+            "echo out; echo 'to err' >&2; exit 3; echo never",
+        ]));
         assert_eq!(r.stdout, b"out\n");
         assert_eq!(r.stderr, b"to err\n");
         assert_eq!(r.exit_code, 3);

@@ -17,13 +17,17 @@ pub(crate) struct Reference {
 }
 
 pub(crate) fn parse_reference(reference: &str) -> Result<Reference> {
-    let bad = |why: &str| Error::invalid_argument(format!("invalid image reference {reference:?}: {why}"));
+    let bad = |why: &str| {
+        Error::invalid_argument(format!("invalid image reference {reference:?}: {why}"))
+    };
     if reference.is_empty() || reference.chars().any(|c| c.is_whitespace()) {
         return Err(bad("empty or contains whitespace"));
     }
     let (name, digest) = match reference.split_once('@') {
         Some((n, d)) => {
-            let hex = d.strip_prefix("sha256:").ok_or_else(|| bad("digest must be sha256:<hex>"))?;
+            let hex = d
+                .strip_prefix("sha256:")
+                .ok_or_else(|| bad("digest must be sha256:<hex>"))?;
             if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                 return Err(bad("digest must be sha256 followed by 64 hex digits"));
             }
@@ -34,13 +38,20 @@ pub(crate) fn parse_reference(reference: &str) -> Result<Reference> {
     // A tag follows the last ':' after the last '/' (a ':' before it is a registry port).
     let last_slash = name.rfind('/').map_or(0, |i| i + 1);
     let (repo, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (&name[..last_slash + i], Some(name[last_slash + i + 1..].to_owned())),
+        Some(i) => (
+            &name[..last_slash + i],
+            Some(name[last_slash + i + 1..].to_owned()),
+        ),
         None => (name, None),
     };
     if repo.is_empty() || tag.as_deref() == Some("") {
         return Err(bad("empty repository or tag"));
     }
-    if repo.split('/').skip(1).any(|p| p.is_empty() || p.chars().any(|c| c.is_ascii_uppercase())) {
+    if repo
+        .split('/')
+        .skip(1)
+        .any(|p| p.is_empty() || p.chars().any(|c| c.is_ascii_uppercase()))
+    {
         return Err(bad("repository path must be lower case"));
     }
     let first = repo.split('/').next().unwrap_or_default();
@@ -51,7 +62,11 @@ pub(crate) fn parse_reference(reference: &str) -> Result<Reference> {
     } else {
         repo.to_owned()
     };
-    let tag = if tag.is_none() && digest.is_none() { Some("latest".to_owned()) } else { tag };
+    let tag = if tag.is_none() && digest.is_none() {
+        Some("latest".to_owned())
+    } else {
+        tag
+    };
     Ok(Reference { repo, tag, digest })
 }
 
@@ -81,11 +96,13 @@ impl ImageStore {
             return Some(i);
         }
         let r = parse_reference(reference).ok()?;
-        self.images.iter().position(|img| match (&r.tag, &r.digest) {
-            (_, Some(d)) => img.repo_digests.contains(&format!("{}@{d}", r.repo)),
-            (Some(t), None) => img.repo_tags.contains(&format!("{}:{t}", r.repo)),
-            (None, None) => false,
-        })
+        self.images
+            .iter()
+            .position(|img| match (&r.tag, &r.digest) {
+                (_, Some(d)) => img.repo_digests.contains(&format!("{}@{d}", r.repo)),
+                (Some(t), None) => img.repo_tags.contains(&format!("{}:{t}", r.repo)),
+                (None, None) => false,
+            })
     }
 
     pub fn status(&self, reference: &str) -> Option<Image> {
@@ -108,7 +125,10 @@ impl ImageStore {
             (_, Some(d)) => (sha(&format!("config {}@{d}", r.repo)), d.clone()),
             (Some(t), None) => {
                 let content = format!("{}:{t}", r.repo);
-                (sha(&format!("config {content}")), sha(&format!("manifest {content}")))
+                (
+                    sha(&format!("config {content}")),
+                    sha(&format!("manifest {content}")),
+                )
             }
             (None, None) => unreachable!("parse_reference always sets a tag or a digest"),
         };
@@ -133,7 +153,9 @@ impl ImageStore {
 
     /// Remove by tag (only that tag while others remain), or the whole image by ID or digest.
     pub fn remove(&mut self, reference: &str) {
-        let Some(i) = self.find(reference) else { return };
+        let Some(i) = self.find(reference) else {
+            return;
+        };
         if let Ok(r) = parse_reference(reference)
             && r.digest.is_none()
             && let Some(tag) = r.tag.map(|t| format!("{}:{t}", r.repo))
@@ -158,9 +180,15 @@ mod tests {
     #[test]
     fn normalises_references() {
         let r = parse_reference("busybox").unwrap();
-        assert_eq!((r.repo.as_str(), r.tag.as_deref()), ("docker.io/library/busybox", Some("latest")));
+        assert_eq!(
+            (r.repo.as_str(), r.tag.as_deref()),
+            ("docker.io/library/busybox", Some("latest"))
+        );
         let r = parse_reference("127.0.0.1:5000/anycri/busybox:1.0").unwrap();
-        assert_eq!((r.repo.as_str(), r.tag.as_deref()), ("127.0.0.1:5000/anycri/busybox", Some("1.0")));
+        assert_eq!(
+            (r.repo.as_str(), r.tag.as_deref()),
+            ("127.0.0.1:5000/anycri/busybox", Some("1.0"))
+        );
         let r = parse_reference(&format!("library/x@sha256:{}", "a".repeat(64))).unwrap();
         assert_eq!(r.repo, "docker.io/library/x");
         assert!(r.tag.is_none());
@@ -183,7 +211,9 @@ mod tests {
         assert_eq!(s.status(&digest_ref).unwrap().id, id);
         assert_eq!(s.pull(&digest_ref).unwrap(), id);
         // Removing one of two tags keeps the image.
-        s.images[0].repo_tags.push("docker.io/library/busybox:other".into());
+        s.images[0]
+            .repo_tags
+            .push("docker.io/library/busybox:other".into());
         s.remove("busybox:other");
         assert!(s.status(&id).is_some());
         s.remove("busybox:1.0");

@@ -117,7 +117,9 @@ fn not_found(what: &str, id: &str) -> Error {
 
 fn require(value: &str, field: &str) -> Result<()> {
     if value.is_empty() {
-        Err(Error::invalid_argument(format!("{field} must not be empty")))
+        Err(Error::invalid_argument(format!(
+            "{field} must not be empty"
+        )))
     } else {
         Ok(())
     }
@@ -176,7 +178,9 @@ impl FakeRuntime {
         if self.events.receiver_count() == 0 {
             return;
         }
-        let Some(c) = state.containers.get(container_id) else { return };
+        let Some(c) = state.containers.get(container_id) else {
+            return;
+        };
         let pod_status = state.sandboxes.get(&c.pod_sandbox_id).map(sandbox_status);
         let _ = self.events.send(ContainerEventResponse {
             container_id: container_id.to_owned(),
@@ -198,7 +202,9 @@ impl FakeRuntime {
     }
 
     fn stop_container_locked(&self, state: &mut State, id: &str) {
-        let Some(c) = state.containers.get_mut(id) else { return };
+        let Some(c) = state.containers.get_mut(id) else {
+            return;
+        };
         if c.state == ContainerState::ContainerRunning {
             c.state = ContainerState::ContainerExited;
             c.finished_at = now_nanos();
@@ -216,7 +222,8 @@ impl FakeRuntime {
                 None => true,
                 Some(f) => {
                     (f.id.is_empty() || c.id.starts_with(&f.id))
-                        && (f.pod_sandbox_id.is_empty() || c.pod_sandbox_id.starts_with(&f.pod_sandbox_id))
+                        && (f.pod_sandbox_id.is_empty()
+                            || c.pod_sandbox_id.starts_with(&f.pod_sandbox_id))
                         && f.state.as_ref().is_none_or(|s| s.state == c.state as i32)
                         && labels_match(&c.config.labels, &f.label_selector)
                 }
@@ -273,7 +280,9 @@ impl FakeRuntime {
             cpu: Some(CpuUsage {
                 timestamp: ts,
                 usage_core_nano_seconds: Some(UInt64Value { value: cpu }),
-                usage_nano_cores: Some(UInt64Value { value: if running { 1000 } else { 0 } }),
+                usage_nano_cores: Some(UInt64Value {
+                    value: if running { 1000 } else { 0 },
+                }),
                 psi: None,
             }),
             memory: Some(MemoryUsage {
@@ -304,8 +313,18 @@ impl FakeRuntime {
             .collect();
         let ts = now_nanos();
         let sum = |f: fn(&ContainerStats) -> u64| containers.iter().map(f).sum::<u64>();
-        let cpu = sum(|c| c.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds).map_or(0, |v| v.value));
-        let mem = sum(|c| c.memory.as_ref().and_then(|m| m.working_set_bytes).map_or(0, |v| v.value));
+        let cpu = sum(|c| {
+            c.cpu
+                .as_ref()
+                .and_then(|c| c.usage_core_nano_seconds)
+                .map_or(0, |v| v.value)
+        });
+        let mem = sum(|c| {
+            c.memory
+                .as_ref()
+                .and_then(|m| m.working_set_bytes)
+                .map_or(0, |v| v.value)
+        });
         PodSandboxStats {
             attributes: Some(PodSandboxAttributes {
                 id: s.id.clone(),
@@ -339,7 +358,10 @@ impl FakeRuntime {
         }
         let now = chrono::Utc::now();
         let mut text = String::new();
-        for (stream, bytes) in [(LogStream::Stdout, &result.stdout), (LogStream::Stderr, &result.stderr)] {
+        for (stream, bytes) in [
+            (LogStream::Stdout, &result.stdout),
+            (LogStream::Stderr, &result.stderr),
+        ] {
             let s = String::from_utf8_lossy(bytes);
             for line in s.split_inclusive('\n') {
                 let (content, partial) = match line.strip_suffix('\n') {
@@ -354,7 +376,11 @@ impl FakeRuntime {
             let _ = std::fs::create_dir_all(dir);
         }
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+        {
             let _ = f.write_all(text.as_bytes());
         }
     }
@@ -433,7 +459,10 @@ fn sandbox_status(s: &Sandbox) -> PodSandboxStatus {
 const STREAM_BATCH: usize = 100;
 
 /// A `Stream*` response stream: `items` in batches of [`STREAM_BATCH`], each wrapped by `wrap`.
-fn batched<T: Send + 'static, R: Send + 'static>(items: Vec<T>, wrap: fn(Vec<T>) -> R) -> CriStream<R> {
+fn batched<T: Send + 'static, R: Send + 'static>(
+    items: Vec<T>,
+    wrap: fn(Vec<T>) -> R,
+) -> CriStream<R> {
     let mut batches = Vec::new();
     let mut items = items.into_iter().peekable();
     while items.peek().is_some() {
@@ -453,7 +482,10 @@ impl RuntimeService for FakeRuntime {
         })
     }
 
-    async fn run_pod_sandbox(&self, request: RunPodSandboxRequest) -> Result<RunPodSandboxResponse> {
+    async fn run_pod_sandbox(
+        &self,
+        request: RunPodSandboxRequest,
+    ) -> Result<RunPodSandboxResponse> {
         let config = request
             .config
             .ok_or_else(|| Error::invalid_argument("config must be set"))?;
@@ -471,7 +503,11 @@ impl RuntimeService for FakeRuntime {
             )));
         }
         let mut state = self.lock();
-        if state.sandboxes.values().any(|s| s.config.metadata.as_ref() == Some(meta)) {
+        if state
+            .sandboxes
+            .values()
+            .any(|s| s.config.metadata.as_ref() == Some(meta))
+        {
             return Err(Error::already_exists(format!(
                 "pod sandbox {}/{} (uid {}, attempt {}) already exists",
                 meta.namespace, meta.name, meta.uid, meta.attempt
@@ -505,7 +541,10 @@ impl RuntimeService for FakeRuntime {
         Ok(RunPodSandboxResponse { pod_sandbox_id: id })
     }
 
-    async fn stop_pod_sandbox(&self, request: StopPodSandboxRequest) -> Result<StopPodSandboxResponse> {
+    async fn stop_pod_sandbox(
+        &self,
+        request: StopPodSandboxRequest,
+    ) -> Result<StopPodSandboxResponse> {
         let mut state = self.lock();
         let id = Self::sandbox_id(&state, &request.pod_sandbox_id)?;
         let containers: Vec<String> = state
@@ -524,7 +563,10 @@ impl RuntimeService for FakeRuntime {
         Ok(StopPodSandboxResponse {})
     }
 
-    async fn remove_pod_sandbox(&self, request: RemovePodSandboxRequest) -> Result<RemovePodSandboxResponse> {
+    async fn remove_pod_sandbox(
+        &self,
+        request: RemovePodSandboxRequest,
+    ) -> Result<RemovePodSandboxResponse> {
         require(&request.pod_sandbox_id, "pod_sandbox_id")?;
         let mut state = self.lock();
         // Removing what is gone already is success (the kubelet retries removals).
@@ -546,7 +588,10 @@ impl RuntimeService for FakeRuntime {
         Ok(RemovePodSandboxResponse {})
     }
 
-    async fn pod_sandbox_status(&self, request: PodSandboxStatusRequest) -> Result<PodSandboxStatusResponse> {
+    async fn pod_sandbox_status(
+        &self,
+        request: PodSandboxStatusRequest,
+    ) -> Result<PodSandboxStatusResponse> {
         let state = self.lock();
         let id = Self::sandbox_id(&state, &request.pod_sandbox_id)?;
         let s = &state.sandboxes[&id];
@@ -558,7 +603,10 @@ impl RuntimeService for FakeRuntime {
             .collect();
         let mut info = HashMap::new();
         if request.verbose {
-            info.insert("info".to_owned(), format!("{{\"runtime\":\"{RUNTIME_NAME}\"}}"));
+            info.insert(
+                "info".to_owned(),
+                format!("{{\"runtime\":\"{RUNTIME_NAME}\"}}"),
+            );
         }
         Ok(PodSandboxStatusResponse {
             status: Some(sandbox_status(s)),
@@ -568,14 +616,20 @@ impl RuntimeService for FakeRuntime {
         })
     }
 
-    async fn list_pod_sandbox(&self, request: ListPodSandboxRequest) -> Result<ListPodSandboxResponse> {
+    async fn list_pod_sandbox(
+        &self,
+        request: ListPodSandboxRequest,
+    ) -> Result<ListPodSandboxResponse> {
         let state = self.lock();
         Ok(ListPodSandboxResponse {
             items: Self::list_sandboxes_locked(&state, request.filter.as_ref()),
         })
     }
 
-    async fn create_container(&self, request: CreateContainerRequest) -> Result<CreateContainerResponse> {
+    async fn create_container(
+        &self,
+        request: CreateContainerRequest,
+    ) -> Result<CreateContainerResponse> {
         let config = request
             .config
             .ok_or_else(|| Error::invalid_argument("config must be set"))?;
@@ -584,13 +638,19 @@ impl RuntimeService for FakeRuntime {
             .clone()
             .ok_or_else(|| Error::invalid_argument("config.metadata must be set"))?;
         require(&meta.name, "config.metadata.name")?;
-        let image = config.image.as_ref().map(|i| i.image.clone()).unwrap_or_default();
+        let image = config
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .unwrap_or_default();
         require(&image, "config.image.image")?;
         let mut state = self.lock();
         let pod_id = Self::sandbox_id(&state, &request.pod_sandbox_id)?;
         let sandbox = &state.sandboxes[&pod_id];
         if sandbox.state != PodSandboxState::SandboxReady {
-            return Err(Error::failed_precondition(format!("pod sandbox {pod_id} is not ready")));
+            return Err(Error::failed_precondition(format!(
+                "pod sandbox {pod_id} is not ready"
+            )));
         }
         let log_dir = sandbox.config.log_directory.clone();
         if state
@@ -610,7 +670,10 @@ impl RuntimeService for FakeRuntime {
         let log_path = if config.log_path.is_empty() || log_dir.is_empty() {
             String::new()
         } else {
-            PathBuf::from(&log_dir).join(&config.log_path).to_string_lossy().into_owned()
+            PathBuf::from(&log_dir)
+                .join(&config.log_path)
+                .to_string_lossy()
+                .into_owned()
         };
         let id = new_id(&meta.name);
         let resources = config.linux.as_ref().and_then(|l| l.resources.clone());
@@ -619,7 +682,11 @@ impl RuntimeService for FakeRuntime {
             Container {
                 id: id.clone(),
                 pod_sandbox_id: pod_id,
-                image_ref: found.repo_digests.first().cloned().unwrap_or_else(|| found.id.clone()),
+                image_ref: found
+                    .repo_digests
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| found.id.clone()),
                 image_id: found.id,
                 config,
                 state: ContainerState::ContainerCreated,
@@ -636,7 +703,10 @@ impl RuntimeService for FakeRuntime {
         Ok(CreateContainerResponse { container_id: id })
     }
 
-    async fn start_container(&self, request: StartContainerRequest) -> Result<StartContainerResponse> {
+    async fn start_container(
+        &self,
+        request: StartContainerRequest,
+    ) -> Result<StartContainerResponse> {
         let (id, argv, log_path) = {
             let state = self.lock();
             let id = Self::container_id(&state, &request.container_id)?;
@@ -667,17 +737,27 @@ impl RuntimeService for FakeRuntime {
             .get_mut(&id)
             .ok_or_else(|| not_found("container", &id))?;
         if c.state != ContainerState::ContainerCreated {
-            return Err(Error::failed_precondition(format!("container {id} changed state while starting")));
+            return Err(Error::failed_precondition(format!(
+                "container {id} changed state while starting"
+            )));
         }
         c.started_at = now_nanos();
         c.state = ContainerState::ContainerRunning;
         self.emit(&state, &id, ContainerEventType::ContainerStartedEvent);
         if result.sleeping.is_none() {
-            let c = state.containers.get_mut(&id).expect("present: checked above under the same lock");
+            let c = state
+                .containers
+                .get_mut(&id)
+                .expect("present: checked above under the same lock");
             c.state = ContainerState::ContainerExited;
             c.finished_at = now_nanos();
             c.exit_code = result.exit_code;
-            c.reason = if result.exit_code == 0 { "Completed" } else { "Error" }.into();
+            c.reason = if result.exit_code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            }
+            .into();
             self.emit(&state, &id, ContainerEventType::ContainerStoppedEvent);
         }
         Ok(StartContainerResponse {})
@@ -690,7 +770,10 @@ impl RuntimeService for FakeRuntime {
         Ok(StopContainerResponse {})
     }
 
-    async fn remove_container(&self, request: RemoveContainerRequest) -> Result<RemoveContainerResponse> {
+    async fn remove_container(
+        &self,
+        request: RemoveContainerRequest,
+    ) -> Result<RemoveContainerResponse> {
         require(&request.container_id, "container_id")?;
         let mut state = self.lock();
         let Some(id) = resolve(state.containers.keys(), &request.container_id) else {
@@ -702,19 +785,28 @@ impl RuntimeService for FakeRuntime {
         Ok(RemoveContainerResponse {})
     }
 
-    async fn list_containers(&self, request: ListContainersRequest) -> Result<ListContainersResponse> {
+    async fn list_containers(
+        &self,
+        request: ListContainersRequest,
+    ) -> Result<ListContainersResponse> {
         let state = self.lock();
         Ok(ListContainersResponse {
             containers: Self::list_containers_locked(&state, request.filter.as_ref()),
         })
     }
 
-    async fn container_status(&self, request: ContainerStatusRequest) -> Result<ContainerStatusResponse> {
+    async fn container_status(
+        &self,
+        request: ContainerStatusRequest,
+    ) -> Result<ContainerStatusResponse> {
         let state = self.lock();
         let id = Self::container_id(&state, &request.container_id)?;
         let mut info = HashMap::new();
         if request.verbose {
-            info.insert("info".to_owned(), format!("{{\"runtime\":\"{RUNTIME_NAME}\"}}"));
+            info.insert(
+                "info".to_owned(),
+                format!("{{\"runtime\":\"{RUNTIME_NAME}\"}}"),
+            );
         }
         Ok(ContainerStatusResponse {
             status: Some(container_status(&state.containers[&id])),
@@ -728,9 +820,14 @@ impl RuntimeService for FakeRuntime {
     ) -> Result<UpdateContainerResourcesResponse> {
         let mut state = self.lock();
         let id = Self::container_id(&state, &request.container_id)?;
-        let c = state.containers.get_mut(&id).expect("resolved under the same lock");
+        let c = state
+            .containers
+            .get_mut(&id)
+            .expect("resolved under the same lock");
         if c.state == ContainerState::ContainerExited {
-            return Err(Error::failed_precondition(format!("container {id} has exited")));
+            return Err(Error::failed_precondition(format!(
+                "container {id} has exited"
+            )));
         }
         if let Some(linux) = request.linux {
             c.resources = Some(linux);
@@ -738,15 +835,23 @@ impl RuntimeService for FakeRuntime {
         Ok(UpdateContainerResourcesResponse {})
     }
 
-    async fn reopen_container_log(&self, request: ReopenContainerLogRequest) -> Result<ReopenContainerLogResponse> {
+    async fn reopen_container_log(
+        &self,
+        request: ReopenContainerLogRequest,
+    ) -> Result<ReopenContainerLogResponse> {
         let state = self.lock();
         let id = Self::container_id(&state, &request.container_id)?;
         let c = &state.containers[&id];
         if c.state != ContainerState::ContainerRunning {
-            return Err(Error::failed_precondition(format!("container {id} is not running")));
+            return Err(Error::failed_precondition(format!(
+                "container {id} is not running"
+            )));
         }
         if !c.log_path.is_empty() {
-            let _ = std::fs::OpenOptions::new().create(true).append(true).open(&c.log_path);
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&c.log_path);
         }
         Ok(ReopenContainerLogResponse {})
     }
@@ -759,7 +864,9 @@ impl RuntimeService for FakeRuntime {
             let state = self.lock();
             let id = Self::container_id(&state, &request.container_id)?;
             if state.containers[&id].state != ContainerState::ContainerRunning {
-                return Err(Error::failed_precondition(format!("container {id} is not running")));
+                return Err(Error::failed_precondition(format!(
+                    "container {id} is not running"
+                )));
             }
             id
         };
@@ -795,7 +902,10 @@ impl RuntimeService for FakeRuntime {
         Err(Error::unimplemented("PortForward", BACKEND))
     }
 
-    async fn container_stats(&self, request: ContainerStatsRequest) -> Result<ContainerStatsResponse> {
+    async fn container_stats(
+        &self,
+        request: ContainerStatsRequest,
+    ) -> Result<ContainerStatsResponse> {
         let state = self.lock();
         let id = Self::container_id(&state, &request.container_id)?;
         Ok(ContainerStatsResponse {
@@ -803,7 +913,10 @@ impl RuntimeService for FakeRuntime {
         })
     }
 
-    async fn list_container_stats(&self, request: ListContainerStatsRequest) -> Result<ListContainerStatsResponse> {
+    async fn list_container_stats(
+        &self,
+        request: ListContainerStatsRequest,
+    ) -> Result<ListContainerStatsResponse> {
         let state = self.lock();
         let f = request.filter.unwrap_or_default();
         let mut stats: Vec<_> = state
@@ -812,16 +925,25 @@ impl RuntimeService for FakeRuntime {
             .filter(|c| {
                 c.state == ContainerState::ContainerRunning
                     && (f.id.is_empty() || c.id.starts_with(&f.id))
-                    && (f.pod_sandbox_id.is_empty() || c.pod_sandbox_id.starts_with(&f.pod_sandbox_id))
+                    && (f.pod_sandbox_id.is_empty()
+                        || c.pod_sandbox_id.starts_with(&f.pod_sandbox_id))
                     && labels_match(&c.config.labels, &f.label_selector)
             })
             .map(|c| Self::container_stats_locked(&state, c))
             .collect();
-        stats.sort_by(|a, b| a.attributes.as_ref().map(|a| &a.id).cmp(&b.attributes.as_ref().map(|b| &b.id)));
+        stats.sort_by(|a, b| {
+            a.attributes
+                .as_ref()
+                .map(|a| &a.id)
+                .cmp(&b.attributes.as_ref().map(|b| &b.id))
+        });
         Ok(ListContainerStatsResponse { stats })
     }
 
-    async fn pod_sandbox_stats(&self, request: PodSandboxStatsRequest) -> Result<PodSandboxStatsResponse> {
+    async fn pod_sandbox_stats(
+        &self,
+        request: PodSandboxStatsRequest,
+    ) -> Result<PodSandboxStatsResponse> {
         let state = self.lock();
         let id = Self::sandbox_id(&state, &request.pod_sandbox_id)?;
         Ok(PodSandboxStatsResponse {
@@ -829,7 +951,10 @@ impl RuntimeService for FakeRuntime {
         })
     }
 
-    async fn list_pod_sandbox_stats(&self, request: ListPodSandboxStatsRequest) -> Result<ListPodSandboxStatsResponse> {
+    async fn list_pod_sandbox_stats(
+        &self,
+        request: ListPodSandboxStatsRequest,
+    ) -> Result<ListPodSandboxStatsResponse> {
         let state = self.lock();
         let f = request.filter.unwrap_or_default();
         let stats = state
@@ -845,7 +970,10 @@ impl RuntimeService for FakeRuntime {
         Ok(ListPodSandboxStatsResponse { stats })
     }
 
-    async fn update_runtime_config(&self, request: UpdateRuntimeConfigRequest) -> Result<UpdateRuntimeConfigResponse> {
+    async fn update_runtime_config(
+        &self,
+        request: UpdateRuntimeConfigRequest,
+    ) -> Result<UpdateRuntimeConfigResponse> {
         let cidr = request
             .runtime_config
             .and_then(|c| c.network_config)
@@ -889,11 +1017,17 @@ impl RuntimeService for FakeRuntime {
         })
     }
 
-    async fn checkpoint_container(&self, _request: CheckpointContainerRequest) -> Result<CheckpointContainerResponse> {
+    async fn checkpoint_container(
+        &self,
+        _request: CheckpointContainerRequest,
+    ) -> Result<CheckpointContainerResponse> {
         Err(Error::unimplemented("CheckpointContainer", BACKEND))
     }
 
-    async fn get_container_events(&self, _request: GetEventsRequest) -> Result<CriStream<ContainerEventResponse>> {
+    async fn get_container_events(
+        &self,
+        _request: GetEventsRequest,
+    ) -> Result<CriStream<ContainerEventResponse>> {
         let rx = self.events.subscribe();
         Ok(tokio_stream::wrappers::BroadcastStream::new(rx)
             .filter_map(|item| async move {
@@ -901,22 +1035,33 @@ impl RuntimeService for FakeRuntime {
                     Ok(event) => Some(Ok(event)),
                     // A slow reader lost events; tell it rather than skip silently.
                     Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                        Some(Err(Error::data_loss(format!("{n} container events were dropped"))))
+                        Some(Err(Error::data_loss(format!(
+                            "{n} container events were dropped"
+                        ))))
                     }
                 }
             })
             .boxed())
     }
 
-    async fn list_metric_descriptors(&self, _request: ListMetricDescriptorsRequest) -> Result<ListMetricDescriptorsResponse> {
+    async fn list_metric_descriptors(
+        &self,
+        _request: ListMetricDescriptorsRequest,
+    ) -> Result<ListMetricDescriptorsResponse> {
         Err(Error::unimplemented("ListMetricDescriptors", BACKEND))
     }
 
-    async fn list_pod_sandbox_metrics(&self, _request: ListPodSandboxMetricsRequest) -> Result<ListPodSandboxMetricsResponse> {
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _request: ListPodSandboxMetricsRequest,
+    ) -> Result<ListPodSandboxMetricsResponse> {
         Err(Error::unimplemented("ListPodSandboxMetrics", BACKEND))
     }
 
-    async fn runtime_config(&self, _request: RuntimeConfigRequest) -> Result<RuntimeConfigResponse> {
+    async fn runtime_config(
+        &self,
+        _request: RuntimeConfigRequest,
+    ) -> Result<RuntimeConfigResponse> {
         Ok(RuntimeConfigResponse {
             linux: Some(LinuxRuntimeConfiguration {
                 cgroup_driver: CgroupDriver::Cgroupfs as i32,
@@ -933,20 +1078,34 @@ impl RuntimeService for FakeRuntime {
         Ok(UpdatePodSandboxResourcesResponse {})
     }
 
-    async fn stream_pod_sandboxes(&self, request: StreamPodSandboxesRequest) -> Result<CriStream<StreamPodSandboxesResponse>> {
+    async fn stream_pod_sandboxes(
+        &self,
+        request: StreamPodSandboxesRequest,
+    ) -> Result<CriStream<StreamPodSandboxesResponse>> {
         let items = self
-            .list_pod_sandbox(ListPodSandboxRequest { filter: request.filter })
+            .list_pod_sandbox(ListPodSandboxRequest {
+                filter: request.filter,
+            })
             .await?
             .items;
-        Ok(batched(items, |pod_sandboxes| StreamPodSandboxesResponse { pod_sandboxes }))
+        Ok(batched(items, |pod_sandboxes| StreamPodSandboxesResponse {
+            pod_sandboxes,
+        }))
     }
 
-    async fn stream_containers(&self, request: StreamContainersRequest) -> Result<CriStream<StreamContainersResponse>> {
+    async fn stream_containers(
+        &self,
+        request: StreamContainersRequest,
+    ) -> Result<CriStream<StreamContainersResponse>> {
         let items = self
-            .list_containers(ListContainersRequest { filter: request.filter })
+            .list_containers(ListContainersRequest {
+                filter: request.filter,
+            })
             .await?
             .containers;
-        Ok(batched(items, |containers| StreamContainersResponse { containers }))
+        Ok(batched(items, |containers| StreamContainersResponse {
+            containers,
+        }))
     }
 
     async fn stream_container_stats(
@@ -954,10 +1113,14 @@ impl RuntimeService for FakeRuntime {
         request: StreamContainerStatsRequest,
     ) -> Result<CriStream<StreamContainerStatsResponse>> {
         let items = self
-            .list_container_stats(ListContainerStatsRequest { filter: request.filter })
+            .list_container_stats(ListContainerStatsRequest {
+                filter: request.filter,
+            })
             .await?
             .stats;
-        Ok(batched(items, |container_stats| StreamContainerStatsResponse { container_stats }))
+        Ok(batched(items, |container_stats| {
+            StreamContainerStatsResponse { container_stats }
+        }))
     }
 
     async fn stream_pod_sandbox_stats(
@@ -965,10 +1128,14 @@ impl RuntimeService for FakeRuntime {
         request: StreamPodSandboxStatsRequest,
     ) -> Result<CriStream<StreamPodSandboxStatsResponse>> {
         let items = self
-            .list_pod_sandbox_stats(ListPodSandboxStatsRequest { filter: request.filter })
+            .list_pod_sandbox_stats(ListPodSandboxStatsRequest {
+                filter: request.filter,
+            })
             .await?
             .stats;
-        Ok(batched(items, |pod_sandbox_stats| StreamPodSandboxStatsResponse { pod_sandbox_stats }))
+        Ok(batched(items, |pod_sandbox_stats| {
+            StreamPodSandboxStatsResponse { pod_sandbox_stats }
+        }))
     }
 
     async fn stream_pod_sandbox_metrics(
@@ -982,7 +1149,11 @@ impl RuntimeService for FakeRuntime {
 #[async_trait]
 impl ImageService for FakeRuntime {
     async fn list_images(&self, request: ListImagesRequest) -> Result<ListImagesResponse> {
-        let wanted = request.filter.and_then(|f| f.image).map(|i| i.image).unwrap_or_default();
+        let wanted = request
+            .filter
+            .and_then(|f| f.image)
+            .map(|i| i.image)
+            .unwrap_or_default();
         Ok(ListImagesResponse {
             images: self.lock().images.list(&wanted),
         })
@@ -996,7 +1167,10 @@ impl ImageService for FakeRuntime {
         if request.verbose
             && let Some(img) = &found
         {
-            info.insert("info".to_owned(), format!("{{\"id\":{:?},\"runtime\":\"{RUNTIME_NAME}\"}}", img.id));
+            info.insert(
+                "info".to_owned(),
+                format!("{{\"id\":{:?},\"runtime\":\"{RUNTIME_NAME}\"}}", img.id),
+            );
         }
         Ok(ImageStatusResponse { image: found, info })
     }
@@ -1031,8 +1205,16 @@ impl ImageService for FakeRuntime {
         })
     }
 
-    async fn stream_images(&self, request: StreamImagesRequest) -> Result<CriStream<StreamImagesResponse>> {
-        let images = self.list_images(ListImagesRequest { filter: request.filter }).await?.images;
+    async fn stream_images(
+        &self,
+        request: StreamImagesRequest,
+    ) -> Result<CriStream<StreamImagesResponse>> {
+        let images = self
+            .list_images(ListImagesRequest {
+                filter: request.filter,
+            })
+            .await?
+            .images;
         Ok(batched(images, |images| StreamImagesResponse { images }))
     }
 }

@@ -9,7 +9,7 @@ use anycri_core::{Error, ErrorKind, Result, RuntimeFlavour};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::GrpcRuntime;
 
@@ -34,8 +34,10 @@ pub struct CrioInfo {
 #[serde(default)]
 pub struct IdMappings {
     /// UID ranges.
+    #[serde(deserialize_with = "null_as_default")]
     pub uids: Vec<IdMap>,
     /// GID ranges.
+    #[serde(deserialize_with = "null_as_default")]
     pub gids: Vec<IdMap>,
 }
 
@@ -66,10 +68,13 @@ pub struct CrioContainerInfo {
     /// Creation time (Unix nanoseconds).
     pub created_time: i64,
     /// Labels.
+    #[serde(deserialize_with = "null_as_default")]
     pub labels: HashMap<String, String>,
     /// Annotations.
+    #[serde(deserialize_with = "null_as_default")]
     pub annotations: HashMap<String, String>,
     /// CRI-O's own annotations.
+    #[serde(deserialize_with = "null_as_default")]
     pub crio_annotations: HashMap<String, String>,
     /// Log path.
     pub log_path: String,
@@ -78,7 +83,18 @@ pub struct CrioContainerInfo {
     /// Sandbox ID.
     pub sandbox: String,
     /// IP addresses.
+    #[serde(deserialize_with = "null_as_default")]
     pub ip_addresses: Vec<String>,
+}
+
+/// CRI-O is written in Go, which encodes a nil map or slice as `null` (a host-network pod's
+/// container has `"ip_addresses": null`); read that as empty.
+fn null_as_default<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 impl GrpcRuntime {
@@ -99,17 +115,27 @@ impl GrpcRuntime {
         self.require_crio(path)?;
         let stream = tokio::net::UnixStream::connect(self.socket_path())
             .await
-            .map_err(|e| Error::with_source(ErrorKind::Unavailable, "connecting to the CRI-O socket", e))?;
+            .map_err(|e| {
+                Error::with_source(ErrorKind::Unavailable, "connecting to the CRI-O socket", e)
+            })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| Error::with_source(ErrorKind::Unavailable, "HTTP handshake with CRI-O", e))?;
+            .map_err(|e| {
+                Error::with_source(ErrorKind::Unavailable, "HTTP handshake with CRI-O", e)
+            })?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
         let request = hyper::Request::get(path)
             .header(hyper::header::HOST, "crio")
             .body(Empty::<Bytes>::new())
-            .map_err(|e| Error::with_source(ErrorKind::InvalidArgument, format!("bad info path {path:?}"), e))?;
+            .map_err(|e| {
+                Error::with_source(
+                    ErrorKind::InvalidArgument,
+                    format!("bad info path {path:?}"),
+                    e,
+                )
+            })?;
         let response = sender
             .send_request(request)
             .await
@@ -119,11 +145,16 @@ impl GrpcRuntime {
             .into_body()
             .collect()
             .await
-            .map_err(|e| Error::with_source(ErrorKind::Unavailable, format!("reading GET {path}"), e))?
+            .map_err(|e| {
+                Error::with_source(ErrorKind::Unavailable, format!("reading GET {path}"), e)
+            })?
             .to_bytes();
         match status.as_u16() {
             200 => Ok(body),
-            404 => Err(Error::not_found(format!("CRI-O: {path}: {}", String::from_utf8_lossy(&body).trim()))),
+            404 => Err(Error::not_found(format!(
+                "CRI-O: {path}: {}",
+                String::from_utf8_lossy(&body).trim()
+            ))),
             code => Err(Error::internal(format!(
                 "CRI-O answered {code} for {path}: {}",
                 String::from_utf8_lossy(&body).trim()
@@ -134,13 +165,15 @@ impl GrpcRuntime {
     /// CRI-O's `GET /info`.
     pub async fn crio_info(&self) -> Result<CrioInfo> {
         let body = self.crio_get("/info").await?;
-        serde_json::from_slice(&body).map_err(|e| Error::with_source(ErrorKind::Internal, "decoding CRI-O /info", e))
+        serde_json::from_slice(&body)
+            .map_err(|e| Error::with_source(ErrorKind::Internal, "decoding CRI-O /info", e))
     }
 
     /// CRI-O's `GET /config`: its configuration, as TOML text.
     pub async fn crio_config(&self) -> Result<String> {
         let body = self.crio_get("/config").await?;
-        String::from_utf8(body.to_vec()).map_err(|e| Error::with_source(ErrorKind::Internal, "CRI-O /config is not UTF-8", e))
+        String::from_utf8(body.to_vec())
+            .map_err(|e| Error::with_source(ErrorKind::Internal, "CRI-O /config is not UTF-8", e))
     }
 
     /// CRI-O's `GET /containers/<id>`.
@@ -150,8 +183,11 @@ impl GrpcRuntime {
                 "container_id {container_id:?} must be a non-empty alphanumeric ID"
             )));
         }
-        let body = self.crio_get(&format!("/containers/{container_id}")).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::with_source(ErrorKind::Internal, "decoding CRI-O /containers/<id>", e))
+        let body = self
+            .crio_get(&format!("/containers/{container_id}"))
+            .await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::with_source(ErrorKind::Internal, "decoding CRI-O /containers/<id>", e)
+        })
     }
 }

@@ -17,5 +17,7 @@ pub mod crio;
 mod runtime;
 mod transport;
 
-pub use runtime::{DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, GrpcRuntime, GrpcRuntimeBuilder};
+pub use runtime::{
+    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, GrpcRuntime, GrpcRuntimeBuilder,
+};
 pub use transport::socket_path;

@@ -11,7 +11,9 @@ use std::{
     time::Duration,
 };
 
-use anycri_api::v1::{image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient};
+use anycri_api::v1::{
+    image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
+};
 use anycri_core::{
     CriRequest, Error, ErrorKind, Operation, Result, RuntimeFlavour,
     api::*,
@@ -141,7 +143,9 @@ fn is_connection_error(err: &Error) -> bool {
     if err.kind() != ErrorKind::Unavailable {
         return false;
     }
-    let Some(status) = err.as_status() else { return true };
+    let Some(status) = err.as_status() else {
+        return true;
+    };
     // tonic reports a failed dial or a dropped connection as Unavailable with a transport
     // error as its source; a runtime's own Unavailable carries no source.
     std::error::Error::source(status).is_some()
@@ -170,7 +174,24 @@ impl GrpcRuntime {
 
     /// The runtime's flavour, recognised from `Version` (None before a handshake).
     pub fn flavour(&self) -> Option<RuntimeFlavour> {
-        self.version_info().map(|v| RuntimeFlavour::from_runtime_name(&v.runtime_name))
+        self.version_info()
+            .map(|v| RuntimeFlavour::from_runtime_name(&v.runtime_name))
+    }
+
+    /// Whether the runtime serves the `Stream*` list RPCs itself: `Some(false)` once one of
+    /// them answered Unimplemented (this client then uses the unary lists), `None` before any
+    /// was tried.
+    pub fn serves_list_streaming(&self) -> Option<bool> {
+        if self
+            .inner
+            .unary_lists
+            .iter()
+            .any(|f| f.load(Ordering::Relaxed))
+        {
+            Some(false)
+        } else {
+            None
+        }
     }
 
     /// Call `Version` and remember the runtime's name and flavour.
@@ -201,7 +222,12 @@ impl GrpcRuntime {
     }
 
     /// Run one attempt of a call with its deadline.
-    async fn attempt<Req, Resp, F, Fut>(&self, operation: &'static Operation, request: &Req, call: &F) -> Result<Resp>
+    async fn attempt<Req, Resp, F, Fut>(
+        &self,
+        operation: &'static Operation,
+        request: &Req,
+        call: &F,
+    ) -> Result<Resp>
     where
         Req: CriRequest,
         F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
@@ -216,7 +242,10 @@ impl GrpcRuntime {
         let result = match deadline {
             // The server enforces grpc-timeout too; this bounds a server that does not.
             Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
-                Error::deadline_exceeded(format!("{} did not complete within {d:?}", operation.name))
+                Error::deadline_exceeded(format!(
+                    "{} did not complete within {d:?}",
+                    operation.name
+                ))
             })?,
             None => fut.await,
         };
@@ -226,7 +255,12 @@ impl GrpcRuntime {
     /// Run a call; when the socket does not answer, wait for the runtime to come back (with
     /// backoff, up to the reconnect window) and try again. A call that may have reached the
     /// runtime is only repeated when it is read-only.
-    async fn run<Req, Resp, F, Fut>(&self, operation: &'static Operation, request: Req, call: F) -> Result<Resp>
+    async fn run<Req, Resp, F, Fut>(
+        &self,
+        operation: &'static Operation,
+        request: Req,
+        call: F,
+    ) -> Result<Resp>
     where
         Req: CriRequest,
         F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
@@ -237,7 +271,8 @@ impl GrpcRuntime {
         loop {
             match self.attempt(operation, &request, &call).await {
                 Err(err)
-                    if (is_connection_error(&err) || (operation.read_only && err.kind() == ErrorKind::Unavailable))
+                    if (is_connection_error(&err)
+                        || (operation.read_only && err.kind() == ErrorKind::Unavailable))
                         && started.elapsed() + backoff < self.inner.reconnect_for =>
                 {
                     tracing::debug!(rpc = operation.name, error = %err, ?backoff, "runtime unreachable; retrying");
@@ -260,7 +295,9 @@ impl GrpcRuntime {
         Req: CriRequest,
         Resp: Send + 'static,
         F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>>,
+        Fut: Future<
+            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
+        >,
     {
         let streaming = self.run(operation, request, call).await?;
         Ok(streaming.map_err(Error::from).boxed())
@@ -280,7 +317,9 @@ impl GrpcRuntime {
         Req: CriRequest,
         Resp: Send + 'static,
         F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>>,
+        Fut: Future<
+            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
+        >,
         L: FnOnce(GrpcRuntime, Req) -> LFut,
         LFut: Future<Output = Result<Resp>>,
     {
@@ -288,7 +327,10 @@ impl GrpcRuntime {
         if !flag.load(Ordering::Relaxed) {
             match self.server_stream(operation, request.clone(), call).await {
                 Err(e) if e.is_unimplemented() => {
-                    tracing::debug!(rpc = operation.name, "runtime lacks it; using the unary list");
+                    tracing::debug!(
+                        rpc = operation.name,
+                        "runtime lacks it; using the unary list"
+                    );
                     flag.store(true, Ordering::Relaxed);
                 }
                 other => return other,
@@ -302,7 +344,11 @@ impl GrpcRuntime {
 /// The body of one RPC: unary calls go straight through, Stream* lists fall back.
 macro_rules! grpc_body {
     (unary $client:ident $method:ident, $self:ident, $request:ident, $op:ident) => {
-        $self.run(&op::$op, $request, |rt, req| async move { rt.$client().$method(req).await }).await
+        $self
+            .run(&op::$op, $request, |rt, req| async move {
+                rt.$client().$method(req).await
+            })
+            .await
     };
     (stream $client:ident get_container_events, $self:ident, $request:ident, $op:ident) => {
         $self
@@ -312,53 +358,117 @@ macro_rules! grpc_body {
             .await
     };
     (stream $client:ident $method:ident, $self:ident, $request:ident, $op:ident) => {
-        fallback!($method, $self, $request, |rt, req| async move { rt.$client().$method(req).await })
+        fallback!($method, $self, $request, |rt, req| async move {
+            rt.$client().$method(req).await
+        })
     };
 }
 
 /// The unary list behind each Stream* RPC, and how its answer becomes one stream message.
 macro_rules! fallback {
     (stream_pod_sandboxes, $self:ident, $request:ident, $call:expr) => {
-        $self.list_stream(0, &op::STREAM_POD_SANDBOXES, $request, $call, |rt, r| async move {
-            let items = rt.list_pod_sandbox(ListPodSandboxRequest { filter: r.filter }).await?.items;
-            Ok(StreamPodSandboxesResponse { pod_sandboxes: items })
-        })
-        .await
+        $self
+            .list_stream(
+                0,
+                &op::STREAM_POD_SANDBOXES,
+                $request,
+                $call,
+                |rt, r| async move {
+                    let items = rt
+                        .list_pod_sandbox(ListPodSandboxRequest { filter: r.filter })
+                        .await?
+                        .items;
+                    Ok(StreamPodSandboxesResponse {
+                        pod_sandboxes: items,
+                    })
+                },
+            )
+            .await
     };
     (stream_containers, $self:ident, $request:ident, $call:expr) => {
-        $self.list_stream(1, &op::STREAM_CONTAINERS, $request, $call, |rt, r| async move {
-            let containers = rt.list_containers(ListContainersRequest { filter: r.filter }).await?.containers;
-            Ok(StreamContainersResponse { containers })
-        })
-        .await
+        $self
+            .list_stream(
+                1,
+                &op::STREAM_CONTAINERS,
+                $request,
+                $call,
+                |rt, r| async move {
+                    let containers = rt
+                        .list_containers(ListContainersRequest { filter: r.filter })
+                        .await?
+                        .containers;
+                    Ok(StreamContainersResponse { containers })
+                },
+            )
+            .await
     };
     (stream_container_stats, $self:ident, $request:ident, $call:expr) => {
-        $self.list_stream(2, &op::STREAM_CONTAINER_STATS, $request, $call, |rt, r| async move {
-            let stats = rt.list_container_stats(ListContainerStatsRequest { filter: r.filter }).await?.stats;
-            Ok(StreamContainerStatsResponse { container_stats: stats })
-        })
-        .await
+        $self
+            .list_stream(
+                2,
+                &op::STREAM_CONTAINER_STATS,
+                $request,
+                $call,
+                |rt, r| async move {
+                    let stats = rt
+                        .list_container_stats(ListContainerStatsRequest { filter: r.filter })
+                        .await?
+                        .stats;
+                    Ok(StreamContainerStatsResponse {
+                        container_stats: stats,
+                    })
+                },
+            )
+            .await
     };
     (stream_pod_sandbox_stats, $self:ident, $request:ident, $call:expr) => {
-        $self.list_stream(3, &op::STREAM_POD_SANDBOX_STATS, $request, $call, |rt, r| async move {
-            let stats = rt.list_pod_sandbox_stats(ListPodSandboxStatsRequest { filter: r.filter }).await?.stats;
-            Ok(StreamPodSandboxStatsResponse { pod_sandbox_stats: stats })
-        })
-        .await
+        $self
+            .list_stream(
+                3,
+                &op::STREAM_POD_SANDBOX_STATS,
+                $request,
+                $call,
+                |rt, r| async move {
+                    let stats = rt
+                        .list_pod_sandbox_stats(ListPodSandboxStatsRequest { filter: r.filter })
+                        .await?
+                        .stats;
+                    Ok(StreamPodSandboxStatsResponse {
+                        pod_sandbox_stats: stats,
+                    })
+                },
+            )
+            .await
     };
     (stream_pod_sandbox_metrics, $self:ident, $request:ident, $call:expr) => {
-        $self.list_stream(4, &op::STREAM_POD_SANDBOX_METRICS, $request, $call, |rt, _r| async move {
-            let metrics = rt.list_pod_sandbox_metrics(ListPodSandboxMetricsRequest {}).await?.pod_metrics;
-            Ok(StreamPodSandboxMetricsResponse { pod_sandbox_metrics: metrics })
-        })
-        .await
+        $self
+            .list_stream(
+                4,
+                &op::STREAM_POD_SANDBOX_METRICS,
+                $request,
+                $call,
+                |rt, _r| async move {
+                    let metrics = rt
+                        .list_pod_sandbox_metrics(ListPodSandboxMetricsRequest {})
+                        .await?
+                        .pod_metrics;
+                    Ok(StreamPodSandboxMetricsResponse {
+                        pod_sandbox_metrics: metrics,
+                    })
+                },
+            )
+            .await
     };
     (stream_images, $self:ident, $request:ident, $call:expr) => {
-        $self.list_stream(5, &op::STREAM_IMAGES, $request, $call, |rt, r| async move {
-            let images = rt.list_images(ListImagesRequest { filter: r.filter }).await?.images;
-            Ok(StreamImagesResponse { images })
-        })
-        .await
+        $self
+            .list_stream(5, &op::STREAM_IMAGES, $request, $call, |rt, r| async move {
+                let images = rt
+                    .list_images(ListImagesRequest { filter: r.filter })
+                    .await?
+                    .images;
+                Ok(StreamImagesResponse { images })
+            })
+            .await
     };
 }
 

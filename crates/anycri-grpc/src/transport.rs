@@ -20,7 +20,9 @@ pub fn socket_path(endpoint: &str) -> Result<PathBuf> {
         None => endpoint,
     };
     if path.is_empty() {
-        return Err(Error::invalid_argument(format!("endpoint {endpoint:?} has no socket path")));
+        return Err(Error::invalid_argument(format!(
+            "endpoint {endpoint:?} has no socket path"
+        )));
     }
     if !path.starts_with('/') {
         return Err(Error::invalid_argument(format!(
@@ -28,14 +30,20 @@ pub fn socket_path(endpoint: &str) -> Result<PathBuf> {
         )));
     }
     if path.contains('\0') {
-        return Err(Error::invalid_argument(format!("endpoint {endpoint:?} contains a NUL byte")));
+        return Err(Error::invalid_argument(format!(
+            "endpoint {endpoint:?} contains a NUL byte"
+        )));
     }
     Ok(PathBuf::from(path))
 }
 
 /// A tonic channel to the socket at `path`. With `eager`, the first connection is made now
 /// (bounded by `connect_timeout`); the channel reconnects by itself afterwards.
-pub(crate) async fn channel(path: PathBuf, connect_timeout: Duration, eager: bool) -> Result<Channel> {
+pub(crate) async fn channel(
+    path: PathBuf,
+    connect_timeout: Duration,
+    eager: bool,
+) -> Result<Channel> {
     // The authority is never resolved: the connector below ignores the URI.
     let endpoint = Endpoint::from_static("http://localhost")
         .connect_timeout(connect_timeout)
@@ -50,8 +58,16 @@ pub(crate) async fn channel(path: PathBuf, connect_timeout: Duration, eager: boo
     if eager {
         tokio::time::timeout(connect_timeout, endpoint.connect_with_connector(connector))
             .await
-            .map_err(|_| Error::deadline_exceeded(format!("connecting took longer than {connect_timeout:?}")))?
-            .map_err(|e| Error::with_source(ErrorKind::Unavailable, format!("cannot connect: {}", error_chain(&e)), e))
+            .map_err(|_| {
+                Error::deadline_exceeded(format!("connecting took longer than {connect_timeout:?}"))
+            })?
+            .map_err(|e| {
+                Error::with_source(
+                    ErrorKind::Unavailable,
+                    format!("cannot connect: {}", error_chain(&e)),
+                    e,
+                )
+            })
     } else {
         Ok(endpoint.connect_with_connector_lazy(connector))
     }
@@ -78,9 +94,22 @@ mod tests {
 
     #[test]
     fn parses_endpoints() {
-        assert_eq!(socket_path("unix:///run/x.sock").unwrap(), PathBuf::from("/run/x.sock"));
-        assert_eq!(socket_path("/run/x.sock").unwrap(), PathBuf::from("/run/x.sock"));
-        for bad in ["", "unix://", "unix://relative.sock", "tcp://1.2.3.4:5", "relative", "unix:///a\0b"] {
+        assert_eq!(
+            socket_path("unix:///run/x.sock").unwrap(),
+            PathBuf::from("/run/x.sock")
+        );
+        assert_eq!(
+            socket_path("/run/x.sock").unwrap(),
+            PathBuf::from("/run/x.sock")
+        );
+        for bad in [
+            "",
+            "unix://",
+            "unix://relative.sock",
+            "tcp://1.2.3.4:5",
+            "relative",
+            "unix:///a\0b",
+        ] {
             let err = socket_path(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad:?}");
         }

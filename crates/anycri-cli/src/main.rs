@@ -1,0 +1,507 @@
+//! `anycri`: inspect and drive any container runtime through anycri — the CRI's crictl
+//! verbs (info, pods, ps, images, pull, inspect, exec, logs, stop, rm) against any endpoint
+//! `anycri::connect` accepts, or the node's runtime found the way crictl finds it.
+
+mod output;
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use anycri::{
+    Connected, Error, ImageService, Layered, RuntimeService, RuntimeServiceExt, TimeoutLayer,
+    api::*,
+};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use output::Table;
+
+/// Talk to any Kubernetes container runtime (containerd, CRI-O, Docker) through one API.
+#[derive(Debug, Parser)]
+#[command(name = "anycri", version, about)]
+struct Cli {
+    /// Runtime endpoint: unix:///path, fake:// or docker:///path. Without it:
+    /// CONTAINER_RUNTIME_ENDPOINT, then the usual sockets (containerd, CRI-O, cri-dockerd).
+    #[arg(short = 'r', long, global = true, env = "CONTAINER_RUNTIME_ENDPOINT")]
+    runtime_endpoint: Option<String>,
+
+    /// Image endpoint, when images are served elsewhere (default: the runtime endpoint).
+    #[arg(short = 'i', long, global = true, env = "IMAGE_SERVICE_ENDPOINT")]
+    image_endpoint: Option<String>,
+
+    /// Request timeout (e.g. 10s, 2m); per-call deadlines derive from it as in the kubelet.
+    #[arg(long, global = true, default_value = "2m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+
+    /// Log verbosity for anycri's own diagnostics (error, warn, info, debug, trace).
+    #[arg(long, global = true, default_value = "warn")]
+    log_level: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Human-readable tables.
+    Table,
+    /// The CRI messages as JSON.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runtime name, version, handlers, conditions and capabilities.
+    Info,
+    /// List pod sandboxes.
+    Pods {
+        /// Only pods whose ID starts with this.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only pods with this label (key=value); repeatable.
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+    },
+    /// List containers (running only, unless -a).
+    Ps {
+        /// Show all containers, not only running ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Only containers of this pod.
+        #[arg(short = 'p', long)]
+        pod: Option<String>,
+        /// Only containers with this label (key=value); repeatable.
+        #[arg(short = 'l', long = "label")]
+        labels: Vec<String>,
+    },
+    /// List images.
+    Images,
+    /// Pull an image.
+    Pull {
+        /// Image reference.
+        image: String,
+    },
+    /// Show the full status of a container, pod or image (JSON).
+    Inspect {
+        /// Container ID, pod ID or image reference.
+        id: String,
+    },
+    /// Run a command in a container.
+    Exec {
+        /// Run synchronously (ExecSync) and print the output; the only mode so far.
+        #[arg(long, default_value_t = true)]
+        sync: bool,
+        /// Kill the command after this long (0: no limit).
+        #[arg(long = "exec-timeout", default_value = "0s", value_parser = humantime::parse_duration)]
+        exec_timeout: Duration,
+        /// Container ID.
+        id: String,
+        /// Command and arguments.
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Print a container's log (read from its CRI log file on this host).
+    Logs {
+        /// Show timestamps.
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        /// Container ID.
+        id: String,
+    },
+    /// Stop containers.
+    Stop {
+        /// Grace period in seconds.
+        #[arg(long, default_value_t = 10)]
+        grace: i64,
+        /// Container IDs.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove containers (stopping them first with -f).
+    Rm {
+        /// Stop running containers first.
+        #[arg(short, long)]
+        force: bool,
+        /// Container IDs.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Stop pod sandboxes.
+    Stopp {
+        /// Pod IDs.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove pod sandboxes with their containers.
+    Rmp {
+        /// Pod IDs.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+struct Ctx {
+    runtime: Arc<dyn RuntimeService>,
+    images: Arc<dyn ImageService>,
+    format: Format,
+}
+
+async fn connect(cli: &Cli) -> anycri::Result<Ctx> {
+    let Connected { runtime, image, .. } = match &cli.runtime_endpoint {
+        Some(uri) => anycri::connect(uri).await?,
+        None => anycri::connect_auto().await?,
+    };
+    let image = match &cli.image_endpoint {
+        Some(uri) if Some(uri) != cli.runtime_endpoint.as_ref() => {
+            anycri::connect_image(uri).await?
+        }
+        _ => image,
+    };
+    let layer = TimeoutLayer::new(cli.timeout);
+    Ok(Ctx {
+        runtime: Arc::new(Layered::new(runtime, layer)),
+        images: Arc::new(Layered::new(image, layer)),
+        format: cli.output,
+    })
+}
+
+fn parse_labels(labels: &[String]) -> anycri::Result<std::collections::HashMap<String, String>> {
+    labels
+        .iter()
+        .map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .ok_or_else(|| Error::invalid_argument(format!("label {l:?} must be key=value")))
+        })
+        .collect()
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anycri::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anycri::Result<i32> {
+    let ctx = connect(&cli).await?;
+    let rt = &ctx.runtime;
+    match cli.command {
+        Command::Info => {
+            let info = anycri::discover(rt.as_ref()).await?;
+            if ctx.format == Format::Json {
+                let caps: serde_json::Map<_, _> = info
+                    .capabilities
+                    .entries()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::Bool(*v)))
+                    .collect();
+                print_json(&serde_json::json!({
+                    "runtimeName": info.runtime_name,
+                    "runtimeVersion": info.runtime_version,
+                    "runtimeApiVersion": info.runtime_api_version,
+                    "flavour": format!("{:?}", info.flavour),
+                    "cgroupDriver": info.cgroup_driver.map(|d| format!("{d:?}")),
+                    "handlers": info.handlers.iter().map(|h| &h.name).collect::<Vec<_>>(),
+                    "conditions": info.conditions.iter().map(|c| serde_json::json!({
+                        "type": c.kind, "status": c.status, "reason": c.reason, "message": c.message
+                    })).collect::<Vec<_>>(),
+                    "capabilities": caps,
+                }))?;
+            } else {
+                output::print_info(&info);
+            }
+        }
+        Command::Pods { id, labels } => {
+            let filter = PodSandboxFilter {
+                id: id.unwrap_or_default(),
+                label_selector: parse_labels(&labels)?,
+                ..Default::default()
+            };
+            let items = rt
+                .list_pod_sandbox(ListPodSandboxRequest {
+                    filter: Some(filter),
+                })
+                .await?
+                .items;
+            if ctx.format == Format::Json {
+                return print_json(&items).map(|_| 0);
+            }
+            let mut t = Table::new([
+                "POD ID",
+                "CREATED",
+                "STATE",
+                "NAME",
+                "NAMESPACE",
+                "ATTEMPT",
+                "RUNTIME",
+            ]);
+            for p in items {
+                let m = p.metadata.unwrap_or_default();
+                let state = PodSandboxState::try_from(p.state)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("UNKNOWN");
+                t.row([
+                    output::short_id(&p.id),
+                    output::ago(p.created_at),
+                    state.trim_start_matches("SANDBOX_").to_owned(),
+                    m.name,
+                    m.namespace,
+                    m.attempt.to_string(),
+                    if p.runtime_handler.is_empty() {
+                        "(default)".into()
+                    } else {
+                        p.runtime_handler
+                    },
+                ]);
+            }
+            t.print();
+        }
+        Command::Ps { all, pod, labels } => {
+            let filter = ContainerFilter {
+                pod_sandbox_id: pod.unwrap_or_default(),
+                label_selector: parse_labels(&labels)?,
+                state: (!all).then_some(ContainerStateValue {
+                    state: ContainerState::ContainerRunning as i32,
+                }),
+                ..Default::default()
+            };
+            let containers = rt
+                .list_containers(ListContainersRequest {
+                    filter: Some(filter),
+                })
+                .await?
+                .containers;
+            if ctx.format == Format::Json {
+                return print_json(&containers).map(|_| 0);
+            }
+            let mut t = Table::new([
+                "CONTAINER",
+                "IMAGE",
+                "CREATED",
+                "STATE",
+                "NAME",
+                "ATTEMPT",
+                "POD ID",
+            ]);
+            for c in containers {
+                let m = c.metadata.unwrap_or_default();
+                let state = ContainerState::try_from(c.state)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("UNKNOWN");
+                let image = c.image.map(|i| i.image).unwrap_or_default();
+                t.row([
+                    output::short_id(&c.id),
+                    output::short_id(&image),
+                    output::ago(c.created_at),
+                    state.trim_start_matches("CONTAINER_").to_owned(),
+                    m.name,
+                    m.attempt.to_string(),
+                    output::short_id(&c.pod_sandbox_id),
+                ]);
+            }
+            t.print();
+        }
+        Command::Images => {
+            let images = ctx
+                .images
+                .list_images(ListImagesRequest::default())
+                .await?
+                .images;
+            if ctx.format == Format::Json {
+                return print_json(&images).map(|_| 0);
+            }
+            let mut t = Table::new(["IMAGE", "TAG", "IMAGE ID", "SIZE"]);
+            for img in images {
+                let id = output::short_id(&img.id);
+                let size = output::size(img.size);
+                if img.repo_tags.is_empty() {
+                    let repo = img
+                        .repo_digests
+                        .first()
+                        .and_then(|d| d.split('@').next())
+                        .unwrap_or("<none>");
+                    t.row([repo.to_owned(), "<none>".into(), id.clone(), size.clone()]);
+                }
+                for tag in &img.repo_tags {
+                    let (repo, tag) = output::split_tag(tag);
+                    t.row([repo.to_owned(), tag.to_owned(), id.clone(), size.clone()]);
+                }
+            }
+            t.print();
+        }
+        Command::Pull { image } => {
+            let image_ref = ctx
+                .images
+                .pull_image(PullImageRequest {
+                    image: Some(ImageSpec {
+                        image: image.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await?
+                .image_ref;
+            println!("Image is up to date for {image_ref}");
+        }
+        Command::Inspect { id } => {
+            let ctr = rt
+                .container_status(ContainerStatusRequest {
+                    container_id: id.clone(),
+                    verbose: true,
+                })
+                .await;
+            match ctr {
+                Ok(status) => return print_json(&status).map(|_| 0),
+                Err(e) if !e.is_not_found() => return Err(e),
+                Err(_) => {}
+            }
+            let pod = rt
+                .pod_sandbox_status(PodSandboxStatusRequest {
+                    pod_sandbox_id: id.clone(),
+                    verbose: true,
+                })
+                .await;
+            match pod {
+                Ok(status) => return print_json(&status).map(|_| 0),
+                Err(e) if !e.is_not_found() => return Err(e),
+                Err(_) => {}
+            }
+            let image = ctx
+                .images
+                .image_status(ImageStatusRequest {
+                    image: Some(ImageSpec {
+                        image: id.clone(),
+                        ..Default::default()
+                    }),
+                    verbose: true,
+                })
+                .await;
+            match image {
+                Ok(status) if status.image.is_some() => return print_json(&status).map(|_| 0),
+                Ok(_) => {}
+                Err(e) if !e.is_not_found() && e.kind() != anycri::ErrorKind::InvalidArgument => {
+                    return Err(e);
+                }
+                Err(_) => {}
+            }
+            return Err(Error::not_found(format!(
+                "no container, pod or image {id:?}"
+            )));
+        }
+        Command::Exec {
+            sync,
+            exec_timeout,
+            id,
+            cmd,
+        } => {
+            if !sync {
+                return Err(Error::unimplemented(
+                    "interactive exec (without --sync)",
+                    "the anycri CLI",
+                ));
+            }
+            let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            let out = rt.exec_collect(&id, &cmd, exec_timeout).await?;
+            use std::io::Write;
+            std::io::stdout().write_all(&out.stdout).ok();
+            std::io::stderr().write_all(&out.stderr).ok();
+            return Ok(out.exit_code);
+        }
+        Command::Logs { timestamps, id } => {
+            for line in rt.read_container_log(&id).await? {
+                let text = if timestamps {
+                    format!("{} {}", line.timestamp, line.content)
+                } else {
+                    line.content
+                };
+                match line.stream {
+                    anycri::logs::LogStream::Stdout => println!("{text}"),
+                    anycri::logs::LogStream::Stderr => eprintln!("{text}"),
+                }
+            }
+        }
+        Command::Stop { grace, ids } => {
+            for id in ids {
+                rt.stop_container(StopContainerRequest {
+                    container_id: id.clone(),
+                    timeout: grace,
+                })
+                .await?;
+                println!("{id}");
+            }
+        }
+        Command::Rm { force, ids } => {
+            for id in ids {
+                if !force {
+                    let status = rt.get_container_status(&id).await?;
+                    if status.state == ContainerState::ContainerRunning as i32 {
+                        return Err(Error::failed_precondition(format!(
+                            "container {id} is running; stop it first or use -f"
+                        )));
+                    }
+                } else {
+                    rt.stop_container(StopContainerRequest {
+                        container_id: id.clone(),
+                        timeout: 0,
+                    })
+                    .await?;
+                }
+                rt.remove_container(RemoveContainerRequest {
+                    container_id: id.clone(),
+                })
+                .await?;
+                println!("{id}");
+            }
+        }
+        Command::Stopp { ids } => {
+            for id in ids {
+                rt.stop_pod_sandbox(StopPodSandboxRequest {
+                    pod_sandbox_id: id.clone(),
+                })
+                .await?;
+                println!("Stopped sandbox {id}");
+            }
+        }
+        Command::Rmp { ids } => {
+            for id in ids {
+                // An unknown pod is an error here, even though removal itself is idempotent.
+                rt.get_pod_status(&id).await?;
+                rt.remove_pod_with_containers(&id).await?;
+                println!("Removed sandbox {id}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("anycri: error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("anycri: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
