@@ -2,6 +2,16 @@
 //! verbs (info, pods, ps, images, pull, inspect, exec, logs, stop, rm) against any endpoint
 //! `anycri::connect` accepts, or the node's runtime found the way crictl finds it.
 
+/// `println!` that ends the process quietly when stdout is closed (`anycri ps | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 mod output;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
@@ -181,7 +191,7 @@ fn parse_labels(labels: &[String]) -> anycri::Result<std::collections::HashMap<S
 fn print_json<T: serde::Serialize>(value: &T) -> anycri::Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;
-    println!("{text}");
+    out!("{text}");
     Ok(())
 }
 
@@ -344,7 +354,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 })
                 .await?
                 .image_ref;
-            println!("Image is up to date for {image_ref}");
+            out!("Image is up to date for {image_ref}");
         }
         Command::Inspect { id } => {
             let ctr = rt
@@ -418,7 +428,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     line.content
                 };
                 match line.stream {
-                    anycri::logs::LogStream::Stdout => println!("{text}"),
+                    anycri::logs::LogStream::Stdout => out!("{text}"),
                     anycri::logs::LogStream::Stderr => eprintln!("{text}"),
                 }
             }
@@ -430,7 +440,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     timeout: grace,
                 })
                 .await?;
-                println!("{id}");
+                out!("{id}");
             }
         }
         Command::Rm { force, ids } => {
@@ -453,7 +463,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     container_id: id.clone(),
                 })
                 .await?;
-                println!("{id}");
+                out!("{id}");
             }
         }
         Command::Stopp { ids } => {
@@ -462,7 +472,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     pod_sandbox_id: id.clone(),
                 })
                 .await?;
-                println!("Stopped sandbox {id}");
+                out!("Stopped sandbox {id}");
             }
         }
         Command::Rmp { ids } => {
@@ -470,7 +480,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 // An unknown pod is an error here, even though removal itself is idempotent.
                 rt.get_pod_status(&id).await?;
                 rt.remove_pod_with_containers(&id).await?;
-                println!("Removed sandbox {id}");
+                out!("Removed sandbox {id}");
             }
         }
     }

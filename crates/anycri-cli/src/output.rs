@@ -42,7 +42,7 @@ impl Table {
                     }
                 })
                 .collect();
-            println!("{}", line.join("   ").trim_end());
+            out!("{}", line.join("   ").trim_end());
         }
     }
 }
@@ -91,12 +91,14 @@ pub fn split_tag(reference: &str) -> (&str, &str) {
 }
 
 pub fn print_info(info: &RuntimeInfo) {
-    println!(
+    out!(
         "Runtime:      {} {} (CRI {})",
-        info.runtime_name, info.runtime_version, info.runtime_api_version
+        info.runtime_name,
+        info.runtime_version,
+        info.runtime_api_version
     );
-    println!("Flavour:      {:?}", info.flavour);
-    println!(
+    out!("Flavour:      {:?}", info.flavour);
+    out!(
         "Cgroup driver: {}",
         info.cgroup_driver
             .map(|d| format!("{d:?}"))
@@ -113,7 +115,7 @@ pub fn print_info(info: &RuntimeInfo) {
             }
         })
         .collect();
-    println!(
+    out!(
         "Handlers:     {}",
         if handlers.is_empty() {
             "(not reported)".into()
@@ -127,11 +129,11 @@ pub fn print_info(info: &RuntimeInfo) {
         } else {
             format!(" ({}: {})", c.reason, c.message)
         };
-        println!("Condition:    {} = {}{extra}", c.kind, c.status);
+        out!("Condition:    {} = {}{extra}", c.kind, c.status);
     }
-    println!("Capabilities:");
+    out!("Capabilities:");
     for (name, on) in info.capabilities.entries() {
-        println!("  {name:<30} {}", if on { "yes" } else { "no" });
+        out!("  {name:<30} {}", if on { "yes" } else { "no" });
     }
 }
 
