@@ -13,6 +13,15 @@ pub const DEFAULT_ENDPOINTS: &[&str] = &[
     "unix:///var/run/cri-dockerd.sock",
 ];
 
+/// Options a `docker://` endpoint takes in its query string.
+pub const DOCKER_OPTIONS: &[&str] = &[
+    "pause_image",
+    "state_dir",
+    "network_plugin",
+    "cni_bin_dir",
+    "cni_conf_dir",
+];
+
 /// A parsed endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -21,8 +30,14 @@ pub enum Endpoint {
     Unix(std::path::PathBuf),
     /// The in-memory fake runtime.
     Fake,
-    /// The in-process Docker shim talking to the Docker socket at this path.
-    Docker(std::path::PathBuf),
+    /// The in-process Docker shim talking to the Docker socket at `socket`.
+    Docker {
+        /// Docker's socket.
+        socket: std::path::PathBuf,
+        /// Shim settings from the query string (`pause_image`, `state_dir`,
+        /// `network_plugin=bridge|cni`, `cni_bin_dir`, `cni_conf_dir`).
+        options: Vec<(String, String)>,
+    },
 }
 
 impl Endpoint {
@@ -35,17 +50,36 @@ impl Endpoint {
                 "endpoint {uri:?}: fake:// takes no path (got {rest:?})"
             ))),
             Some(("docker", rest)) => {
-                let path = if rest.is_empty() {
+                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let path = if path.is_empty() {
                     "/var/run/docker.sock"
                 } else {
-                    rest
+                    path
                 };
                 if !path.starts_with('/') {
                     return Err(Error::invalid_argument(format!(
                         "endpoint {uri:?}: the Docker socket path must be absolute (docker:///var/run/docker.sock)"
                     )));
                 }
-                Ok(Endpoint::Docker(path.into()))
+                let mut options = Vec::new();
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').ok_or_else(|| {
+                        Error::invalid_argument(format!(
+                            "endpoint {uri:?}: option {pair:?} must be key=value"
+                        ))
+                    })?;
+                    if !DOCKER_OPTIONS.contains(&k) {
+                        return Err(Error::invalid_argument(format!(
+                            "endpoint {uri:?}: unknown option {k:?} (known: {})",
+                            DOCKER_OPTIONS.join(", ")
+                        )));
+                    }
+                    options.push((k.to_owned(), v.to_owned()));
+                }
+                Ok(Endpoint::Docker {
+                    socket: path.into(),
+                    options,
+                })
             }
             Some(("unix", _)) | None => {
                 #[cfg(feature = "grpc")]
@@ -111,15 +145,60 @@ async fn connect_with(uri: &str, connect_timeout: Duration) -> Result<Connected>
                 endpoint: uri.to_owned(),
             })
         }
-        Endpoint::Docker(_) => Err(Error::unimplemented(
-            "connecting to docker:// endpoints",
-            "this build of anycri (the Docker shim backend is not built yet)",
-        )),
+        #[cfg(feature = "docker")]
+        Endpoint::Docker { socket, options } => {
+            let rt = Arc::new(docker_builder(&socket, &options)?.connect().await?);
+            Ok(Connected {
+                runtime: rt.clone(),
+                image: rt,
+                endpoint: uri.to_owned(),
+            })
+        }
         #[allow(unreachable_patterns)]
         _ => Err(Error::invalid_argument(format!(
             "endpoint {uri:?}: this build lacks the backend for it"
         ))),
     }
+}
+
+#[cfg(feature = "docker")]
+fn docker_builder(
+    socket: &std::path::Path,
+    options: &[(String, String)],
+) -> Result<anycri_docker::DockerRuntimeBuilder> {
+    let mut builder = anycri_docker::DockerRuntime::builder(format!("unix://{}", socket.display()));
+    let get = |key: &str| {
+        options
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(image) = get("pause_image") {
+        builder = builder.pause_image(image);
+    }
+    if let Some(dir) = get("state_dir") {
+        builder = builder.state_dir(dir);
+    }
+    match get("network_plugin").as_deref() {
+        None | Some("bridge") => {}
+        Some("cni") => {
+            builder = builder.network_plugin(anycri_docker::NetworkPlugin::Cni {
+                bin_dir: get("cni_bin_dir")
+                    .unwrap_or_else(|| "/opt/cni/bin".into())
+                    .into(),
+                conf_dir: get("cni_conf_dir")
+                    .unwrap_or_else(|| "/etc/cni/net.d".into())
+                    .into(),
+            });
+        }
+        Some(other) => {
+            return Err(Error::invalid_argument(format!(
+                "network_plugin {other:?} must be bridge or cni"
+            )));
+        }
+    }
+    Ok(builder)
 }
 
 /// Connect to the backend `uri` names: `unix:///path` or a bare absolute path (CRI gRPC),
@@ -182,8 +261,23 @@ mod tests {
         assert_eq!(Endpoint::parse("fake://").unwrap(), Endpoint::Fake);
         assert_eq!(
             Endpoint::parse("docker:///var/run/docker.sock").unwrap(),
-            Endpoint::Docker("/var/run/docker.sock".into())
+            Endpoint::Docker {
+                socket: "/var/run/docker.sock".into(),
+                options: vec![]
+            }
         );
+        assert_eq!(
+            Endpoint::parse("docker:///d.sock?pause_image=p:1&state_dir=/s").unwrap(),
+            Endpoint::Docker {
+                socket: "/d.sock".into(),
+                options: vec![
+                    ("pause_image".into(), "p:1".into()),
+                    ("state_dir".into(), "/s".into())
+                ]
+            }
+        );
+        assert!(Endpoint::parse("docker:///d.sock?bogus=1").is_err());
+        assert!(Endpoint::parse("docker:///d.sock?novalue").is_err());
         assert_eq!(
             Endpoint::parse("unix:///run/a.sock").unwrap(),
             Endpoint::Unix("/run/a.sock".into())

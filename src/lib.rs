@@ -17,6 +17,8 @@ mod endpoint;
 pub use anycri_core::*;
 pub use endpoint::{Connected, DEFAULT_ENDPOINTS, Endpoint, connect, connect_auto, connect_image};
 
+#[cfg(feature = "docker")]
+pub use anycri_docker as docker;
 #[cfg(feature = "fake")]
 pub use anycri_fake as fake;
 #[cfg(feature = "grpc")]

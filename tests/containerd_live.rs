@@ -30,16 +30,24 @@ live!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_size_limit_is_enforced() {
     use anycri::ImageService;
-    let Some(target) = common::containerd().await else { return };
+    let Some(target) = common::containerd().await else {
+        return;
+    };
     let endpoint = common::env_value("CONTAINERD_ENDPOINT").unwrap();
-    let small = anycri::grpc::GrpcRuntime::builder(&endpoint).max_message_size(64).connect().await;
+    let small = anycri::grpc::GrpcRuntime::builder(&endpoint)
+        .max_message_size(64)
+        .connect()
+        .await;
     // Even the handshake's answer is larger than 64 bytes? Then connecting fails already.
     let err = match small {
         Ok(rt) => rt.list_images(Default::default()).await.unwrap_err(),
         Err(e) => e,
     };
     assert!(
-        matches!(err.kind(), anycri::ErrorKind::OutOfRange | anycri::ErrorKind::ResourceExhausted),
+        matches!(
+            err.kind(),
+            anycri::ErrorKind::OutOfRange | anycri::ErrorKind::ResourceExhausted
+        ),
         "{err}"
     );
     assert!(err.message().contains("64"), "{err}");

@@ -96,6 +96,46 @@ pub async fn containerd() -> Option<Target> {
     })
 }
 
+/// The in-process Docker shim on the dockerd from `scripts/runtime-env`, or None after skipping.
+pub async fn docker() -> Option<Target> {
+    let Some(endpoint) = env_value("ANYCRI_DOCKER_ENDPOINT") else {
+        skip_or_fail("ANYCRI_DOCKER_ENDPOINT is not set and no runtime-env file was found");
+        return None;
+    };
+    let env_dir = env_value("ANYCRI_ENV_DIR").unwrap_or_else(|| "/var/tmp/anycri-env".into());
+    let registry = env_value("REGISTRY").unwrap_or_else(|| "127.0.0.1:5000".into());
+    let pause =
+        env_value("ANYCRI_PAUSE_IMAGE").unwrap_or_else(|| format!("{registry}/anycri/pause:1.0"));
+    let uri = format!("{endpoint}?pause_image={pause}&state_dir={env_dir}/anycri-docker");
+    let connected = match anycri::connect(&uri).await {
+        Ok(c) => c,
+        Err(e) => {
+            skip_or_fail(&format!("Docker at {endpoint} does not answer: {e}"));
+            return None;
+        }
+    };
+    let image =
+        env_value("ANYCRI_TEST_IMAGE").unwrap_or_else(|| format!("{registry}/anycri/busybox:1.0"));
+    connected
+        .image
+        .pull_image_if_absent(&image, None)
+        .await
+        .expect("pull the test image");
+    Some(Target {
+        name: "docker",
+        runtime: connected.runtime,
+        images: connected.image,
+        image,
+        pull_image: env_value("ANYCRI_PULL_IMAGE")
+            .unwrap_or_else(|| format!("{registry}/anycri/pulltest:1.0")),
+        log_dir: PathBuf::from(
+            env_value("ANYCRI_LOG_DIR").unwrap_or_else(|| format!("{env_dir}/logs")),
+        ),
+        flavour: RuntimeFlavour::Anycri,
+        run_label: run_label(),
+    })
+}
+
 /// A fresh fake runtime with the test images present.
 pub fn fake() -> Target {
     let fake = Arc::new(anycri::fake::FakeRuntime::new());

@@ -192,7 +192,11 @@ fn auto_detection_names_every_place_tried() {
         return;
     }
     let err = String::from_utf8_lossy(&out.stderr);
-    for place in ["/run/containerd/containerd.sock", "/run/crio/crio.sock", "/var/run/cri-dockerd.sock"] {
+    for place in [
+        "/run/containerd/containerd.sock",
+        "/run/crio/crio.sock",
+        "/var/run/cri-dockerd.sock",
+    ] {
         assert!(err.contains(place), "{err}");
     }
     assert!(err.contains("CONTAINER_RUNTIME_ENDPOINT"), "{err}");

@@ -131,7 +131,8 @@ impl LogJoiner {
 pub fn parse_log(text: &str) -> Result<Vec<LogLine>> {
     let mut joiner = LogJoiner::new();
     let mut lines = Vec::new();
-    for raw in text.lines().filter(|l| !l.is_empty()) {
+    // Split on `\n` only: a `\r` before it is content (TTY output), as the runtimes write it.
+    for raw in text.split_terminator('\n').filter(|l| !l.is_empty()) {
         if let Some(line) = joiner.push(parse_line(raw)?) {
             lines.push(line);
         }

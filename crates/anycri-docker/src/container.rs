@@ -1,0 +1,816 @@
+//! CRI containers as Docker containers joined to their sandbox: create (command, env, mounts,
+//! devices, security context, resources), start (and the CRI log writer), stop, remove,
+//! status (one inspect), list (one Docker list call for any filter), resource updates and
+//! log reopening.
+
+use std::collections::HashMap;
+
+use anycri_core::{Error, ErrorKind, Result, api::*};
+use bollard::{
+    models::{
+        ContainerCreateBody, ContainerInspectResponse, ContainerSummaryStateEnum,
+        ContainerUpdateBody, DeviceMapping, HostConfig,
+    },
+    query_parameters::{
+        CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    },
+};
+
+use crate::{DockerRuntime, error::docker_error, labels, sandbox::rfc3339_nanos};
+
+fn docker_state(s: Option<&ContainerSummaryStateEnum>) -> ContainerState {
+    match s {
+        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::ContainerCreated,
+        Some(
+            ContainerSummaryStateEnum::RUNNING
+            | ContainerSummaryStateEnum::PAUSED
+            | ContainerSummaryStateEnum::RESTARTING
+            | ContainerSummaryStateEnum::STOPPING,
+        ) => ContainerState::ContainerRunning,
+        Some(
+            ContainerSummaryStateEnum::EXITED
+            | ContainerSummaryStateEnum::DEAD
+            | ContainerSummaryStateEnum::REMOVING,
+        ) => ContainerState::ContainerExited,
+        _ => ContainerState::ContainerUnknown,
+    }
+}
+
+fn inspect_state(inspect: &ContainerInspectResponse) -> ContainerState {
+    use bollard::models::ContainerStateStatusEnum as S;
+    match inspect.state.as_ref().and_then(|s| s.status.as_ref()) {
+        Some(S::CREATED) => ContainerState::ContainerCreated,
+        Some(S::RUNNING | S::PAUSED | S::RESTARTING | S::STOPPING) => {
+            ContainerState::ContainerRunning
+        }
+        Some(S::EXITED | S::DEAD | S::REMOVING) => ContainerState::ContainerExited,
+        _ => ContainerState::ContainerUnknown,
+    }
+}
+
+/// `uid[:gid]` or `name[:gid]` for Docker's `User`.
+fn docker_user(sc: &LinuxContainerSecurityContext) -> Option<String> {
+    let user = match (&sc.run_as_user, sc.run_as_username.as_str()) {
+        (Some(uid), _) => uid.value.to_string(),
+        (None, name) if !name.is_empty() => name.to_owned(),
+        _ => return sc.run_as_group.as_ref().map(|g| format!("0:{}", g.value)),
+    };
+    Some(match &sc.run_as_group {
+        Some(g) => format!("{user}:{}", g.value),
+        None => user,
+    })
+}
+
+fn propagation(p: i32) -> Option<&'static str> {
+    match MountPropagation::try_from(p) {
+        Ok(MountPropagation::PropagationHostToContainer) => Some("rslave"),
+        Ok(MountPropagation::PropagationBidirectional) => Some("rshared"),
+        _ => None,
+    }
+}
+
+fn bind(m: &Mount) -> Result<String> {
+    if m.container_path.is_empty() || !m.container_path.starts_with('/') {
+        return Err(Error::invalid_argument(format!(
+            "config.mounts: container_path {:?} must be absolute",
+            m.container_path
+        )));
+    }
+    if m.host_path.is_empty() || m.host_path.contains(':') || m.container_path.contains(':') {
+        return Err(Error::invalid_argument(format!(
+            "config.mounts: host_path {:?} must be set and contain no ':'",
+            m.host_path
+        )));
+    }
+    // A host path that is a symlink is mounted as its target (what the kubelet expects).
+    let host = std::fs::canonicalize(&m.host_path)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| m.host_path.clone());
+    let mut opts = vec![if m.readonly { "ro" } else { "rw" }];
+    if let Some(p) = propagation(m.propagation) {
+        opts.push(p);
+    }
+    if m.selinux_relabel {
+        opts.push("Z");
+    }
+    Ok(format!("{host}:{}:{}", m.container_path, opts.join(",")))
+}
+
+fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option<String>> {
+    use security_profile::ProfileType;
+    if let Some(p) = profile {
+        return match ProfileType::try_from(p.profile_type) {
+            Ok(ProfileType::Unconfined) => Ok(Some("seccomp=unconfined".into())),
+            Ok(ProfileType::Localhost) => {
+                let text = std::fs::read_to_string(&p.localhost_ref).map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::InvalidArgument,
+                        format!(
+                            "seccomp localhost profile {:?} cannot be read",
+                            p.localhost_ref
+                        ),
+                        e,
+                    )
+                })?;
+                Ok(Some(format!("seccomp={text}")))
+            }
+            _ => Ok(None),
+        };
+    }
+    match legacy {
+        "" | "runtime/default" | "docker/default" => Ok(None),
+        "unconfined" => Ok(Some("seccomp=unconfined".into())),
+        path => {
+            let file = path.strip_prefix("localhost/").ok_or_else(|| {
+                Error::invalid_argument(format!("seccomp_profile_path {path:?} is not unconfined, runtime/default or localhost/<path>"))
+            })?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Error::with_source(
+                    ErrorKind::InvalidArgument,
+                    format!("seccomp profile {file:?} cannot be read"),
+                    e,
+                )
+            })?;
+            Ok(Some(format!("seccomp={text}")))
+        }
+    }
+}
+
+impl DockerRuntime {
+    fn apparmor_opt(&self, profile: Option<&SecurityProfile>, legacy: &str) -> Option<String> {
+        use security_profile::ProfileType;
+        let wanted = match profile {
+            Some(p) => match ProfileType::try_from(p.profile_type) {
+                Ok(ProfileType::Unconfined) => Some("unconfined".to_owned()),
+                Ok(ProfileType::Localhost) => Some(p.localhost_ref.clone()),
+                _ => None,
+            },
+            None => match legacy {
+                "unconfined" => Some("unconfined".into()),
+                l => l.strip_prefix("localhost/").map(str::to_owned),
+            },
+        }?;
+        if !self.inner.host.apparmor {
+            tracing::debug!(
+                profile = wanted,
+                "AppArmor is not enabled on this host; profile ignored"
+            );
+            return None;
+        }
+        Some(format!("apparmor={wanted}"))
+    }
+
+    /// Inspect a shim container; NotFound when unknown or a sandbox.
+    pub(crate) async fn inspect_container(&self, id: &str) -> Result<ContainerInspectResponse> {
+        if id.is_empty() {
+            return Err(Error::invalid_argument("container_id must not be empty"));
+        }
+        let inspect = self
+            .docker()
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| docker_error(format!("container {id}"), e))?;
+        let kind = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(labels::TYPE_LABEL));
+        if kind.map(String::as_str) != Some(labels::TYPE_CONTAINER) {
+            return Err(Error::not_found(format!("container {id} not found")));
+        }
+        Ok(inspect)
+    }
+
+    pub(crate) async fn create_container_impl(
+        &self,
+        request: CreateContainerRequest,
+    ) -> Result<CreateContainerResponse> {
+        let config = request
+            .config
+            .ok_or_else(|| Error::invalid_argument("config must be set"))?;
+        let cmeta = config
+            .metadata
+            .clone()
+            .ok_or_else(|| Error::invalid_argument("config.metadata must be set"))?;
+        let image = config
+            .image
+            .as_ref()
+            .map(|i| i.image.clone())
+            .unwrap_or_default();
+        if image.is_empty() {
+            return Err(Error::invalid_argument(
+                "config.image.image must not be empty",
+            ));
+        }
+        let sandbox = self.inspect_sandbox(&request.pod_sandbox_id).await?;
+        let sandbox_id = sandbox.id.clone().unwrap_or_default();
+        if !sandbox
+            .state
+            .as_ref()
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+        {
+            return Err(Error::failed_precondition(format!(
+                "pod sandbox {sandbox_id} is not ready"
+            )));
+        }
+        let pod_meta = labels::parse_sandbox_name(sandbox.name.as_deref().unwrap_or_default())
+            .map_err(|e| e.context(format!("sandbox {sandbox_id}")))?;
+        let name = labels::container_name(&cmeta, &pod_meta)?;
+        // The kubelet pulls first; a missing image is NotFound, as from containerd.
+        self.resolve_image(&image).await?;
+
+        let sandbox_labels = sandbox
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let log_dir = request
+            .sandbox_config
+            .as_ref()
+            .map(|s| s.log_directory.clone())
+            .filter(|d| !d.is_empty())
+            .or_else(|| sandbox_labels.get(labels::LOG_DIRECTORY_LABEL).cloned())
+            .unwrap_or_default();
+        let log_path = if log_dir.is_empty() || config.log_path.is_empty() {
+            String::new()
+        } else {
+            std::path::Path::new(&log_dir)
+                .join(&config.log_path)
+                .to_string_lossy()
+                .into_owned()
+        };
+
+        let linux = config.linux.clone().unwrap_or_default();
+        let sc = linux.security_context.clone().unwrap_or_default();
+        let res = linux.resources.clone().unwrap_or_default();
+        let ns = sc.namespace_options.clone().unwrap_or_default();
+        let sandbox_host = sandbox.host_config.clone().unwrap_or_default();
+        let join = format!("container:{sandbox_id}");
+        let host_network = sandbox_host.network_mode.as_deref() == Some("host");
+        let pid_mode = match NamespaceMode::try_from(ns.pid) {
+            Ok(NamespaceMode::Node) => Some("host".to_owned()),
+            Ok(NamespaceMode::Pod) => Some(join.clone()),
+            Ok(NamespaceMode::Target) if !ns.target_id.is_empty() => {
+                Some(format!("container:{}", ns.target_id))
+            }
+            _ => None,
+        };
+
+        let mut security_opt = Vec::new();
+        // The deprecated string fields still come from older kubelets; the typed ones win.
+        #[allow(deprecated)]
+        let (legacy_seccomp, legacy_apparmor) =
+            (sc.seccomp_profile_path.clone(), sc.apparmor_profile.clone());
+        if sc.no_new_privs {
+            security_opt.push("no-new-privileges".to_owned());
+        }
+        if let Some(s) = seccomp_opt(sc.seccomp.as_ref(), &legacy_seccomp)? {
+            security_opt.push(s);
+        }
+        if let Some(a) = self.apparmor_opt(sc.apparmor.as_ref(), &legacy_apparmor) {
+            security_opt.push(a);
+        }
+        let caps = sc.capabilities.clone().unwrap_or_default();
+        let (mut cap_add, mut cap_drop) = (
+            caps.add_capabilities.clone(),
+            caps.drop_capabilities.clone(),
+        );
+        let mut privileged = sc.privileged;
+        if sc.privileged && !self.inner.host.full_bounding_set {
+            // Docker's --privileged asks for every capability, which fails where the bounding
+            // set is smaller: ask for all of Docker's capabilities minus those the host lacks
+            // (as containerd gives what the host has), and lift the other confinements
+            // --privileged lifts.
+            privileged = false;
+            cap_add = vec!["ALL".to_owned()];
+            cap_drop = self.inner.host.missing_docker_caps.clone();
+            security_opt.push("seccomp=unconfined".into());
+            if self.inner.host.apparmor {
+                security_opt.push("apparmor=unconfined".into());
+            }
+        }
+        let oom_score_adj = match res.oom_score_adj {
+            0 => None,
+            n if n < 0 && !self.inner.host.negative_oom_score_adj => Some(0),
+            n => Some(n),
+        };
+        let devices: Vec<DeviceMapping> = config
+            .devices
+            .iter()
+            .map(|d| DeviceMapping {
+                path_on_host: Some(d.host_path.clone()),
+                path_in_container: Some(d.container_path.clone()),
+                cgroup_permissions: Some(if d.permissions.is_empty() {
+                    "rwm".into()
+                } else {
+                    d.permissions.clone()
+                }),
+            })
+            .collect();
+        let binds = config.mounts.iter().map(bind).collect::<Result<Vec<_>>>()?;
+        let unmasked = privileged || sc.privileged;
+        let host = HostConfig {
+            network_mode: Some(if host_network {
+                "host".to_owned()
+            } else {
+                join.clone()
+            }),
+            ipc_mode: Some(if sandbox_host.ipc_mode.as_deref() == Some("host") {
+                "host".to_owned()
+            } else {
+                join.clone()
+            }),
+            pid_mode,
+            uts_mode: host_network.then(|| "host".to_owned()),
+            cgroup_parent: sandbox_host.cgroup_parent.clone(),
+            binds: (!binds.is_empty()).then_some(binds),
+            devices: (!devices.is_empty()).then_some(devices),
+            privileged: Some(privileged),
+            readonly_rootfs: Some(sc.readonly_rootfs),
+            cap_add: (!cap_add.is_empty()).then_some(cap_add),
+            cap_drop: (!cap_drop.is_empty()).then_some(cap_drop),
+            security_opt: (!security_opt.is_empty()).then_some(security_opt),
+            group_add: (!sc.supplemental_groups.is_empty()).then(|| {
+                sc.supplemental_groups
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect()
+            }),
+            masked_paths: (!unmasked && !sc.masked_paths.is_empty())
+                .then(|| sc.masked_paths.clone()),
+            readonly_paths: (!unmasked && !sc.readonly_paths.is_empty())
+                .then(|| sc.readonly_paths.clone()),
+            cpu_shares: (res.cpu_shares > 0).then_some(res.cpu_shares),
+            cpu_quota: (res.cpu_quota > 0).then_some(res.cpu_quota),
+            cpu_period: (res.cpu_period > 0).then_some(res.cpu_period),
+            cpuset_cpus: (!res.cpuset_cpus.is_empty()).then(|| res.cpuset_cpus.clone()),
+            cpuset_mems: (!res.cpuset_mems.is_empty()).then(|| res.cpuset_mems.clone()),
+            memory: (res.memory_limit_in_bytes > 0).then_some(res.memory_limit_in_bytes),
+            // As dockershim did: swap is unlimited unless asked, so later memory updates are
+            // not refused for exceeding an implicit swap limit.
+            memory_swap: Some(if res.memory_swap_limit_in_bytes > 0 {
+                res.memory_swap_limit_in_bytes
+            } else {
+                -1
+            }),
+            oom_score_adj,
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(image.clone()),
+            entrypoint: (!config.command.is_empty()).then(|| config.command.clone()),
+            cmd: (!config.args.is_empty()).then(|| config.args.clone()),
+            env: (!config.envs.is_empty()).then(|| {
+                config
+                    .envs
+                    .iter()
+                    .map(|kv| format!("{}={}", kv.key, kv.value))
+                    .collect()
+            }),
+            working_dir: (!config.working_dir.is_empty()).then(|| config.working_dir.clone()),
+            tty: Some(config.tty),
+            open_stdin: Some(config.stdin),
+            stdin_once: Some(config.stdin_once),
+            user: docker_user(&sc),
+            labels: Some(labels::container_labels(&config, &sandbox_id, &log_path)),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let created = self
+            .docker()
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                body,
+            )
+            .await
+            .map_err(|e| docker_error(format!("creating container {name}"), e))?;
+        Ok(CreateContainerResponse {
+            container_id: created.id,
+        })
+    }
+
+    pub(crate) async fn start_container_impl(
+        &self,
+        request: StartContainerRequest,
+    ) -> Result<StartContainerResponse> {
+        let inspect = self.inspect_container(&request.container_id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        let state = inspect_state(&inspect);
+        if state != ContainerState::ContainerCreated {
+            return Err(Error::failed_precondition(format!(
+                "container {id} is in state {}, not CONTAINER_CREATED",
+                state.as_str_name()
+            )));
+        }
+        self.docker()
+            .start_container(&id, None)
+            .await
+            .map_err(|e| docker_error(format!("starting container {id}"), e))?;
+        self.start_log_writer(&inspect);
+        Ok(StartContainerResponse {})
+    }
+
+    fn start_log_writer(&self, inspect: &ContainerInspectResponse) {
+        let config = inspect.config.as_ref();
+        let path = config
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(labels::LOG_PATH_LABEL));
+        if let (Some(id), Some(path)) = (&inspect.id, path) {
+            let tty = config.and_then(|c| c.tty).unwrap_or(false);
+            self.inner.logs.start(id, path.into(), tty);
+        }
+    }
+
+    /// Resume the log writers of running containers (after the shim restarted).
+    pub(crate) async fn resume_logging(&self) {
+        let filters = HashMap::from([
+            ("label", vec![labels::type_filter(labels::TYPE_CONTAINER)]),
+            ("status", vec!["running".to_owned()]),
+        ]);
+        let Ok(running) = self
+            .docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+        else {
+            return;
+        };
+        for c in running {
+            let path = c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::LOG_PATH_LABEL));
+            if let (Some(id), Some(path)) = (&c.id, path) {
+                // Only an inspect tells whether the container has a TTY.
+                let tty = self
+                    .docker()
+                    .inspect_container(id, None::<InspectContainerOptions>)
+                    .await
+                    .ok()
+                    .and_then(|i| i.config.and_then(|c| c.tty))
+                    .unwrap_or(false);
+                self.inner.logs.start(id, path.into(), tty);
+            }
+        }
+    }
+
+    pub(crate) async fn stop_container_impl(
+        &self,
+        request: StopContainerRequest,
+    ) -> Result<StopContainerResponse> {
+        let inspect = self.inspect_container(&request.container_id).await?;
+        let id = inspect.id.unwrap_or_default();
+        self.stop_docker_container(&id, request.timeout).await?;
+        Ok(StopContainerResponse {})
+    }
+
+    pub(crate) async fn remove_container_impl(
+        &self,
+        request: RemoveContainerRequest,
+    ) -> Result<RemoveContainerResponse> {
+        match self.inspect_container(&request.container_id).await {
+            Ok(inspect) => {
+                self.remove_docker_container(&inspect.id.unwrap_or_default())
+                    .await?
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        Ok(RemoveContainerResponse {})
+    }
+
+    pub(crate) async fn list_containers_impl(
+        &self,
+        request: ListContainersRequest,
+    ) -> Result<ListContainersResponse> {
+        let filter = request.filter.unwrap_or_default();
+        let mut label_filters = vec![labels::type_filter(labels::TYPE_CONTAINER)];
+        label_filters.extend(
+            filter
+                .label_selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+        if !filter.pod_sandbox_id.is_empty() && filter.pod_sandbox_id.len() == 64 {
+            label_filters.push(format!(
+                "{}={}",
+                labels::SANDBOX_ID_LABEL,
+                filter.pod_sandbox_id
+            ));
+        }
+        let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label_filters)]);
+        if !filter.id.is_empty() {
+            filters.insert("id", vec![filter.id.clone()]);
+        }
+        let summaries = self
+            .docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_error("listing containers", e))?;
+        let want_state = filter.state.map(|s| s.state);
+        let mut containers: Vec<Container> = summaries
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.names.as_ref()?.first()?.clone();
+                let (metadata, _) = labels::parse_container_name(&name).ok()?;
+                let docker_labels = s.labels.clone().unwrap_or_default();
+                let pod_sandbox_id = docker_labels
+                    .get(labels::SANDBOX_ID_LABEL)
+                    .cloned()
+                    .unwrap_or_default();
+                // A short pod ID is a prefix match, as for IDs.
+                if !filter.pod_sandbox_id.is_empty()
+                    && !pod_sandbox_id.starts_with(&filter.pod_sandbox_id)
+                {
+                    return None;
+                }
+                let state = docker_state(s.state.as_ref()) as i32;
+                if want_state.is_some_and(|w| w != state) {
+                    return None;
+                }
+                let image = docker_labels
+                    .get(labels::IMAGE_LABEL)
+                    .cloned()
+                    .or(s.image.clone())
+                    .unwrap_or_default();
+                let (labels, annotations) = labels::split_labels(&docker_labels);
+                let image_id = s.image_id.clone().unwrap_or_default();
+                Some(Container {
+                    id: s.id?,
+                    pod_sandbox_id,
+                    metadata: Some(metadata),
+                    image: Some(ImageSpec {
+                        image,
+                        ..Default::default()
+                    }),
+                    image_ref: image_id.clone(),
+                    state,
+                    created_at: s.created.unwrap_or(0).saturating_mul(1_000_000_000),
+                    labels,
+                    annotations,
+                    image_id,
+                })
+            })
+            .collect();
+        containers.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(ListContainersResponse { containers })
+    }
+
+    pub(crate) async fn container_status_impl(
+        &self,
+        request: ContainerStatusRequest,
+    ) -> Result<ContainerStatusResponse> {
+        let inspect = self.inspect_container(&request.container_id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        let (metadata, _) = labels::parse_container_name(
+            inspect.name.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format!("container {id} has a foreign name"),
+                e,
+            )
+        })?;
+        let state = inspect_state(&inspect);
+        let ds = inspect.state.clone().unwrap_or_default();
+        let exit_code = ds.exit_code.unwrap_or(0) as i32;
+        let reason = if state != ContainerState::ContainerExited {
+            String::new()
+        } else if ds.oom_killed == Some(true) {
+            "OOMKilled".into()
+        } else if exit_code == 0 {
+            "Completed".into()
+        } else {
+            "Error".into()
+        };
+        let config = inspect.config.clone().unwrap_or_default();
+        let docker_labels = config.labels.clone().unwrap_or_default();
+        let image = docker_labels
+            .get(labels::IMAGE_LABEL)
+            .cloned()
+            .or(config.image.clone())
+            .unwrap_or_default();
+        let image_id = inspect.image.clone().unwrap_or_default();
+        let image_ref = match self.resolve_image(&image_id).await {
+            Ok(r) => r.repo_digest.unwrap_or_else(|| image_id.clone()),
+            Err(_) => image_id.clone(),
+        };
+        let mounts = inspect
+            .mounts
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Mount {
+                container_path: m.destination.unwrap_or_default(),
+                host_path: m.source.unwrap_or_default(),
+                readonly: m.rw == Some(false),
+                propagation: match m.propagation.as_deref() {
+                    Some("rslave" | "slave") => MountPropagation::PropagationHostToContainer,
+                    Some("rshared" | "shared") => MountPropagation::PropagationBidirectional,
+                    _ => MountPropagation::PropagationPrivate,
+                } as i32,
+                ..Default::default()
+            })
+            .collect();
+        let host = inspect.host_config.clone().unwrap_or_default();
+        let resources = ContainerResources {
+            linux: Some(LinuxContainerResources {
+                cpu_period: host.cpu_period.unwrap_or(0),
+                cpu_quota: host.cpu_quota.unwrap_or(0),
+                cpu_shares: host.cpu_shares.unwrap_or(0),
+                memory_limit_in_bytes: host.memory.unwrap_or(0),
+                oom_score_adj: host.oom_score_adj.unwrap_or(0),
+                cpuset_cpus: host.cpuset_cpus.clone().unwrap_or_default(),
+                cpuset_mems: host.cpuset_mems.clone().unwrap_or_default(),
+                memory_swap_limit_in_bytes: host.memory_swap.unwrap_or(0),
+                ..Default::default()
+            }),
+            windows: None,
+        };
+        let (labels, annotations) = labels::split_labels(&docker_labels);
+        let mut info = HashMap::new();
+        if request.verbose {
+            info.insert(
+                "info".to_owned(),
+                serde_json::json!({
+                    "pid": ds.pid,
+                    "sandboxID": docker_labels.get(labels::SANDBOX_ID_LABEL),
+                    "dockerLogPath": inspect.log_path,
+                    "privileged": host.privileged,
+                    "error": ds.error,
+                })
+                .to_string(),
+            );
+        }
+        Ok(ContainerStatusResponse {
+            status: Some(ContainerStatus {
+                id,
+                metadata: Some(metadata),
+                state: state as i32,
+                created_at: inspect.created.as_deref().map(rfc3339_nanos).unwrap_or(0),
+                started_at: ds.started_at.as_deref().map(rfc3339_nanos).unwrap_or(0),
+                finished_at: if state == ContainerState::ContainerExited {
+                    ds.finished_at.as_deref().map(rfc3339_nanos).unwrap_or(0)
+                } else {
+                    0
+                },
+                exit_code,
+                image: Some(ImageSpec {
+                    image,
+                    ..Default::default()
+                }),
+                image_ref,
+                reason,
+                message: ds.error.clone().unwrap_or_default(),
+                labels,
+                annotations,
+                mounts,
+                log_path: docker_labels
+                    .get(labels::LOG_PATH_LABEL)
+                    .cloned()
+                    .unwrap_or_default(),
+                resources: Some(resources),
+                image_id,
+                ..Default::default()
+            }),
+            info,
+        })
+    }
+
+    pub(crate) async fn update_container_resources_impl(
+        &self,
+        request: UpdateContainerResourcesRequest,
+    ) -> Result<UpdateContainerResourcesResponse> {
+        let inspect = self.inspect_container(&request.container_id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        let Some(r) = request.linux else {
+            return Ok(UpdateContainerResourcesResponse {});
+        };
+        let memory = (r.memory_limit_in_bytes > 0).then_some(r.memory_limit_in_bytes);
+        // Docker refuses a memory limit above the current swap limit; unless the caller sets
+        // swap, keep it unlimited.
+        let memory_swap = if r.memory_swap_limit_in_bytes > 0 {
+            Some(r.memory_swap_limit_in_bytes)
+        } else {
+            memory.map(|_| -1)
+        };
+        let body = ContainerUpdateBody {
+            cpu_shares: (r.cpu_shares > 0).then_some(r.cpu_shares),
+            cpu_period: (r.cpu_period > 0).then_some(r.cpu_period),
+            cpu_quota: (r.cpu_quota != 0).then_some(r.cpu_quota),
+            cpuset_cpus: (!r.cpuset_cpus.is_empty()).then(|| r.cpuset_cpus.clone()),
+            cpuset_mems: (!r.cpuset_mems.is_empty()).then(|| r.cpuset_mems.clone()),
+            memory,
+            memory_swap,
+            ..Default::default()
+        };
+        self.docker()
+            .update_container(&id, body)
+            .await
+            .map_err(|e| docker_error(format!("updating resources of container {id}"), e))?;
+        Ok(UpdateContainerResourcesResponse {})
+    }
+
+    pub(crate) async fn reopen_container_log_impl(
+        &self,
+        request: ReopenContainerLogRequest,
+    ) -> Result<ReopenContainerLogResponse> {
+        let inspect = self.inspect_container(&request.container_id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        if inspect_state(&inspect) != ContainerState::ContainerRunning {
+            return Err(Error::failed_precondition(format!(
+                "container {id} is not running"
+            )));
+        }
+        match self.inner.logs.reopen(&id).await {
+            Err(e) if e.kind() == ErrorKind::FailedPrecondition => {
+                // No writer (it ended with a Docker hiccup): start one on the new file.
+                self.start_log_writer(&inspect);
+                Ok(ReopenContainerLogResponse {})
+            }
+            other => other.map(|_| ReopenContainerLogResponse {}),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        let mut sc = LinuxContainerSecurityContext::default();
+        assert_eq!(docker_user(&sc), None);
+        sc.run_as_user = Some(Int64Value { value: 1000 });
+        assert_eq!(docker_user(&sc).as_deref(), Some("1000"));
+        sc.run_as_group = Some(Int64Value { value: 2000 });
+        assert_eq!(docker_user(&sc).as_deref(), Some("1000:2000"));
+        sc.run_as_user = None;
+        sc.run_as_username = "nobody".into();
+        assert_eq!(docker_user(&sc).as_deref(), Some("nobody:2000"));
+    }
+
+    #[test]
+    fn binds() {
+        let m = Mount {
+            container_path: "/data".into(),
+            host_path: "/nonexistent-anycri".into(),
+            readonly: true,
+            propagation: MountPropagation::PropagationHostToContainer as i32,
+            ..Default::default()
+        };
+        assert_eq!(bind(&m).unwrap(), "/nonexistent-anycri:/data:ro,rslave");
+        let bad = Mount {
+            container_path: "relative".into(),
+            host_path: "/x".into(),
+            ..Default::default()
+        };
+        assert_eq!(bind(&bad).unwrap_err().kind(), ErrorKind::InvalidArgument);
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::create_dir(&target).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let m = Mount {
+            container_path: "/d".into(),
+            host_path: link.to_string_lossy().into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            bind(&m).unwrap(),
+            format!("{}:/d:rw", target.canonicalize().unwrap().display())
+        );
+    }
+
+    #[test]
+    fn seccomp_profiles() {
+        assert_eq!(seccomp_opt(None, "").unwrap(), None);
+        assert_eq!(
+            seccomp_opt(None, "unconfined").unwrap().as_deref(),
+            Some("seccomp=unconfined")
+        );
+        assert!(seccomp_opt(None, "weird").is_err());
+        let p = SecurityProfile {
+            profile_type: security_profile::ProfileType::Localhost as i32,
+            localhost_ref: "/nonexistent".into(),
+        };
+        assert_eq!(
+            seccomp_opt(Some(&p), "").unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+}

@@ -1,0 +1,649 @@
+//! Pod sandboxes as pause containers: run (with the pod's hostname, DNS, ports, namespaces,
+//! sysctls and OOM protection where the host allows it), stop (its containers first), remove
+//! (everything in it), status (one inspect: no process forked for the pod IP) and list (one
+//! Docker list call for any filter).
+
+use std::collections::HashMap;
+
+use anycri_core::{Error, ErrorKind, Result, api::*};
+use bollard::{
+    models::{
+        ContainerCreateBody, ContainerInspectResponse, ContainerSummary, HostConfig, PortBinding,
+    },
+    query_parameters::{
+        CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+        RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    },
+};
+
+use crate::{
+    DockerRuntime,
+    checkpoint::{PortMappingEntry, SandboxCheckpoint},
+    error::{docker_error, is_not_found, status_code},
+    labels,
+};
+
+/// What the host allows, detected once at start.
+#[derive(Debug, Clone)]
+pub(crate) struct HostFacts {
+    /// Processes may lower oom_score_adj (CAP_SYS_RESOURCE is in our effective set).
+    pub negative_oom_score_adj: bool,
+    /// The capabilities in our bounding set, by Docker's names (`CAP_...`).
+    pub bounding_caps: Vec<String>,
+    /// Every capability the kernel knows is in the bounding set.
+    pub full_bounding_set: bool,
+    /// Capabilities Docker 20.10 knows that the bounding set lacks (`CAP_...`).
+    pub missing_docker_caps: Vec<String>,
+    /// AppArmor is enabled on the host.
+    pub apparmor: bool,
+}
+
+/// Linux capability names by number.
+const CAPS: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+const CAP_SYS_RESOURCE: u32 = 24;
+/// Docker 20.10 knows capabilities up to CAP_AUDIT_READ; it refuses newer names.
+const LAST_DOCKER_2010_CAP: u32 = 37;
+
+fn status_mask(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+impl HostFacts {
+    pub fn detect() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let eff = status_mask(&status, "CapEff:").unwrap_or(u64::MAX);
+        let bnd = status_mask(&status, "CapBnd:").unwrap_or(u64::MAX);
+        let last_cap: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40);
+        let known = last_cap.min(CAPS.len() as u32 - 1);
+        let bounding_caps: Vec<String> = (0..=known)
+            .filter(|b| bnd & (1u64 << b) != 0)
+            .map(|b| format!("CAP_{}", CAPS[b as usize]))
+            .collect();
+        let full_bounding_set = bounding_caps.len() == known as usize + 1;
+        let missing_docker_caps = (0..=known.min(LAST_DOCKER_2010_CAP))
+            .filter(|b| bnd & (1u64 << b) == 0)
+            .map(|b| format!("CAP_{}", CAPS[b as usize]))
+            .collect();
+        let negative_oom_score_adj = eff & (1 << CAP_SYS_RESOURCE) != 0;
+        let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        let facts = HostFacts {
+            negative_oom_score_adj,
+            bounding_caps,
+            full_bounding_set,
+            missing_docker_caps,
+            apparmor,
+        };
+        if !facts.negative_oom_score_adj {
+            tracing::warn!(
+                "this host does not allow lowering oom_score_adj (no CAP_SYS_RESOURCE): pause containers get no OOM \
+                 protection and negative container OOM scores are raised to 0"
+            );
+        }
+        if !facts.full_bounding_set {
+            tracing::info!(
+                "the capability bounding set is partial ({} of {}): privileged containers get the host's capabilities \
+                 instead of Docker's --privileged",
+                facts.bounding_caps.len(),
+                known + 1
+            );
+        }
+        facts
+    }
+}
+
+/// Unix seconds or an RFC 3339 string as Unix nanoseconds (0 for Docker's zero time).
+pub(crate) fn rfc3339_nanos(s: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .and_then(|t| t.timestamp_nanos_opt())
+        .filter(|n| *n > 0)
+        .unwrap_or(0)
+}
+
+fn namespace_mode(host: bool) -> i32 {
+    if host {
+        NamespaceMode::Node as i32
+    } else {
+        NamespaceMode::Pod as i32
+    }
+}
+
+fn protocol_name(p: i32) -> &'static str {
+    match Protocol::try_from(p) {
+        Ok(Protocol::Udp) => "udp",
+        Ok(Protocol::Sctp) => "sctp",
+        _ => "tcp",
+    }
+}
+
+impl DockerRuntime {
+    /// Inspect a pause container; NotFound when `id` is unknown or not a sandbox.
+    pub(crate) async fn inspect_sandbox(&self, id: &str) -> Result<ContainerInspectResponse> {
+        if id.is_empty() {
+            return Err(Error::invalid_argument("pod_sandbox_id must not be empty"));
+        }
+        let inspect = self
+            .docker()
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| docker_error(format!("pod sandbox {id}"), e))?;
+        let is_sandbox = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(labels::TYPE_LABEL))
+            .is_some_and(|t| t == labels::TYPE_SANDBOX);
+        if !is_sandbox {
+            return Err(Error::not_found(format!("pod sandbox {id} not found")));
+        }
+        Ok(inspect)
+    }
+
+    pub(crate) async fn sandbox_exists(&self, id: &str) -> Result<()> {
+        self.inspect_sandbox(id).await.map(|_| ())
+    }
+
+    async fn ensure_pause_image(&self) -> Result<()> {
+        match self.resolve_image(&self.inner.pause_image).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => self
+                .pull_image_impl(PullImageRequest {
+                    image: Some(ImageSpec {
+                        image: self.inner.pause_image.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| {
+                    e.context(format!(
+                        "pulling the pause image {}",
+                        self.inner.pause_image
+                    ))
+                }),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn run_pod_sandbox_impl(
+        &self,
+        request: RunPodSandboxRequest,
+    ) -> Result<RunPodSandboxResponse> {
+        let config = request
+            .config
+            .ok_or_else(|| Error::invalid_argument("config must be set"))?;
+        let meta = config
+            .metadata
+            .clone()
+            .ok_or_else(|| Error::invalid_argument("config.metadata must be set"))?;
+        let name = labels::sandbox_name(&meta)?;
+        if !request.runtime_handler.is_empty()
+            && request.runtime_handler != "runc"
+            && request.runtime_handler != "docker"
+        {
+            return Err(Error::invalid_argument(format!(
+                "runtime_handler {:?} is not available (the Docker shim runs Docker's default runtime)",
+                request.runtime_handler
+            )));
+        }
+        self.ensure_pause_image().await?;
+
+        let linux = config.linux.clone().unwrap_or_default();
+        let security = linux.security_context.clone().unwrap_or_default();
+        let ns = security.namespace_options.clone().unwrap_or_default();
+        let host_network = ns.network == NamespaceMode::Node as i32;
+        let cni = matches!(self.inner.network, crate::NetworkPlugin::Cni { .. });
+
+        let mut host = HostConfig {
+            network_mode: Some(
+                if host_network {
+                    "host"
+                } else if cni {
+                    "none"
+                } else {
+                    "bridge"
+                }
+                .into(),
+            ),
+            ipc_mode: Some(
+                if ns.ipc == NamespaceMode::Node as i32 {
+                    "host"
+                } else {
+                    "shareable"
+                }
+                .into(),
+            ),
+            pid_mode: (ns.pid == NamespaceMode::Node as i32).then(|| "host".to_owned()),
+            cgroup_parent: (!linux.cgroup_parent.is_empty()).then(|| linux.cgroup_parent.clone()),
+            sysctls: (!linux.sysctls.is_empty()).then(|| linux.sysctls.clone()),
+            // The pause container must outlive memory pressure; only where the host lets us.
+            oom_score_adj: self.inner.host.negative_oom_score_adj.then_some(-998),
+            ..Default::default()
+        };
+        if let Some(dns) = &config.dns_config {
+            host.dns = (!dns.servers.is_empty()).then(|| dns.servers.clone());
+            host.dns_search = (!dns.searches.is_empty()).then(|| dns.searches.clone());
+            host.dns_options = (!dns.options.is_empty()).then(|| dns.options.clone());
+        }
+        let mut exposed = Vec::new();
+        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        let mut checkpoint_ports = Vec::new();
+        for pm in &config.port_mappings {
+            if pm.container_port <= 0
+                || pm.container_port > 65535
+                || pm.host_port < 0
+                || pm.host_port > 65535
+            {
+                return Err(Error::invalid_argument(format!(
+                    "config.port_mappings: port {} -> {} is out of range",
+                    pm.host_port, pm.container_port
+                )));
+            }
+            let key = format!("{}/{}", pm.container_port, protocol_name(pm.protocol));
+            exposed.push(key.clone());
+            if pm.host_port > 0 {
+                bindings
+                    .entry(key)
+                    .or_default()
+                    .get_or_insert_with(Vec::new)
+                    .push(PortBinding {
+                        host_ip: (!pm.host_ip.is_empty()).then(|| pm.host_ip.clone()),
+                        host_port: Some(pm.host_port.to_string()),
+                    });
+            }
+            checkpoint_ports.push(PortMappingEntry {
+                protocol: protocol_name(pm.protocol).into(),
+                container_port: pm.container_port,
+                host_port: pm.host_port,
+                host_ip: pm.host_ip.clone(),
+            });
+        }
+        if !bindings.is_empty() {
+            host.port_bindings = Some(bindings);
+        }
+        let body = ContainerCreateBody {
+            image: Some(self.inner.pause_image.clone()),
+            hostname: (!host_network && !config.hostname.is_empty())
+                .then(|| config.hostname.clone()),
+            labels: Some(labels::sandbox_labels(&config)),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let created = self
+            .docker()
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                body,
+            )
+            .await
+            .map_err(|e| docker_error(format!("creating pause container {name}"), e))?;
+        let id = created.id;
+        let checkpoint = SandboxCheckpoint {
+            version: "v1".into(),
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            port_mappings: checkpoint_ports,
+            host_network,
+            pod_ip: String::new(),
+        };
+        let started = async {
+            self.inner.checkpoints.write(&id, &checkpoint).await?;
+            self.docker()
+                .start_container(&id, None)
+                .await
+                .map_err(|e| docker_error(format!("starting pause container {name}"), e))
+        }
+        .await;
+        if let Err(err) = started {
+            // Leave nothing half made behind.
+            let _ = self
+                .docker()
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                )
+                .await;
+            let _ = self.inner.checkpoints.remove(&id).await;
+            return Err(err);
+        }
+        Ok(RunPodSandboxResponse { pod_sandbox_id: id })
+    }
+
+    /// The shim's containers (not sandboxes) of a sandbox.
+    pub(crate) async fn containers_of(&self, sandbox_id: &str) -> Result<Vec<ContainerSummary>> {
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                labels::type_filter(labels::TYPE_CONTAINER),
+                format!("{}={sandbox_id}", labels::SANDBOX_ID_LABEL),
+            ],
+        )]);
+        self.docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_error("listing containers", e))
+    }
+
+    pub(crate) async fn stop_pod_sandbox_impl(
+        &self,
+        request: StopPodSandboxRequest,
+    ) -> Result<StopPodSandboxResponse> {
+        let inspect = self.inspect_sandbox(&request.pod_sandbox_id).await?;
+        let id = inspect.id.unwrap_or_default();
+        for c in self.containers_of(&id).await? {
+            if let Some(cid) = c.id {
+                self.stop_docker_container(&cid, 0).await?;
+            }
+        }
+        self.stop_docker_container(&id, 10).await?;
+        Ok(StopPodSandboxResponse {})
+    }
+
+    /// Stop a Docker container, SIGKILL after `grace` seconds; stopped or gone is fine.
+    pub(crate) async fn stop_docker_container(&self, id: &str, grace: i64) -> Result<()> {
+        let t = grace.clamp(0, i32::MAX as i64) as i32;
+        match self
+            .docker()
+            .stop_container(
+                id,
+                Some(StopContainerOptionsBuilder::default().t(t).build()),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if status_code(&e) == Some(304) || is_not_found(&e) => Ok(()),
+            Err(e) => Err(docker_error(format!("stopping container {id}"), e)),
+        }
+    }
+
+    /// Remove a Docker container by force; gone is fine.
+    pub(crate) async fn remove_docker_container(&self, id: &str) -> Result<()> {
+        self.inner.logs.stop(id);
+        match self
+            .docker()
+            .remove_container(
+                id,
+                Some(
+                    RemoveContainerOptionsBuilder::default()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // Docker is already removing it.
+            Err(e)
+                if status_code(&e) == Some(409)
+                    && e.to_string().contains("already in progress") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(docker_error(format!("removing container {id}"), e)),
+        }
+    }
+
+    pub(crate) async fn remove_pod_sandbox_impl(
+        &self,
+        request: RemovePodSandboxRequest,
+    ) -> Result<RemovePodSandboxResponse> {
+        let id = match self.inspect_sandbox(&request.pod_sandbox_id).await {
+            Ok(inspect) => inspect.id.unwrap_or_default(),
+            // Removing what is gone is success (the kubelet retries removals).
+            Err(e) if e.is_not_found() => return Ok(RemovePodSandboxResponse {}),
+            Err(e) => return Err(e),
+        };
+        for c in self.containers_of(&id).await? {
+            if let Some(cid) = c.id {
+                self.remove_docker_container(&cid).await?;
+            }
+        }
+        self.remove_docker_container(&id).await?;
+        self.inner.checkpoints.remove(&id).await?;
+        Ok(RemovePodSandboxResponse {})
+    }
+
+    pub(crate) async fn pod_sandbox_status_impl(
+        &self,
+        request: PodSandboxStatusRequest,
+    ) -> Result<PodSandboxStatusResponse> {
+        let inspect = self.inspect_sandbox(&request.pod_sandbox_id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        let name = inspect.name.clone().unwrap_or_default();
+        let metadata = labels::parse_sandbox_name(&name).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format!("sandbox {id} has a foreign name"),
+                e,
+            )
+        })?;
+        let running = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.running)
+            .unwrap_or(false);
+        let host = inspect.host_config.clone().unwrap_or_default();
+        let host_network = host.network_mode.as_deref() == Some("host");
+        let checkpoint = self
+            .inner
+            .checkpoints
+            .read(&id)
+            .await
+            .unwrap_or_default()
+            .unwrap_or_default();
+        let ip = if !running || host_network {
+            String::new()
+        } else if !checkpoint.pod_ip.is_empty() {
+            checkpoint.pod_ip.clone()
+        } else {
+            inspect
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.networks.as_ref())
+                .and_then(|n| {
+                    n.values()
+                        .find_map(|e| e.ip_address.clone().filter(|ip| !ip.is_empty()))
+                })
+                .unwrap_or_default()
+        };
+        let docker_labels = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        let (labels, annotations) = labels::split_labels(&docker_labels);
+        let namespaces = NamespaceOption {
+            network: namespace_mode(host_network),
+            pid: if host.pid_mode.as_deref() == Some("host") {
+                NamespaceMode::Node as i32
+            } else {
+                NamespaceMode::Container as i32
+            },
+            ipc: namespace_mode(host.ipc_mode.as_deref() == Some("host")),
+            ..Default::default()
+        };
+        let mut info = HashMap::new();
+        if request.verbose {
+            info.insert(
+                "info".to_owned(),
+                serde_json::json!({
+                    "pid": inspect.state.as_ref().and_then(|s| s.pid),
+                    "image": inspect.config.as_ref().and_then(|c| c.image.clone()),
+                    "checkpoint": checkpoint,
+                    "logDirectory": docker_labels.get(labels::LOG_DIRECTORY_LABEL),
+                })
+                .to_string(),
+            );
+        }
+        Ok(PodSandboxStatusResponse {
+            status: Some(PodSandboxStatus {
+                id,
+                metadata: Some(metadata),
+                state: if running {
+                    PodSandboxState::SandboxReady
+                } else {
+                    PodSandboxState::SandboxNotready
+                } as i32,
+                created_at: inspect.created.as_deref().map(rfc3339_nanos).unwrap_or(0),
+                network: Some(PodSandboxNetworkStatus {
+                    ip,
+                    additional_ips: Vec::new(),
+                }),
+                linux: Some(LinuxPodSandboxStatus {
+                    namespaces: Some(Namespace {
+                        options: Some(namespaces),
+                    }),
+                }),
+                labels,
+                annotations,
+                runtime_handler: String::new(),
+            }),
+            info,
+            containers_statuses: Vec::new(),
+            timestamp: chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        })
+    }
+
+    pub(crate) async fn list_pod_sandbox_impl(
+        &self,
+        request: ListPodSandboxRequest,
+    ) -> Result<ListPodSandboxResponse> {
+        let filter = request.filter.unwrap_or_default();
+        let mut label_filters = vec![labels::type_filter(labels::TYPE_SANDBOX)];
+        label_filters.extend(
+            filter
+                .label_selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}")),
+        );
+        let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label_filters)]);
+        if !filter.id.is_empty() {
+            filters.insert("id", vec![filter.id.clone()]);
+        }
+        let summaries = self
+            .docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_error("listing pod sandboxes", e))?;
+        let want_state = filter.state.map(|s| s.state);
+        let mut items: Vec<PodSandbox> = summaries
+            .into_iter()
+            .filter_map(|s| {
+                let name = s.names.as_ref()?.first()?.clone();
+                // Foreign containers that happen to carry the label are skipped, not fatal.
+                let metadata = labels::parse_sandbox_name(&name).ok()?;
+                let running = s.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+                let state = if running {
+                    PodSandboxState::SandboxReady
+                } else {
+                    PodSandboxState::SandboxNotready
+                } as i32;
+                if want_state.is_some_and(|w| w != state) {
+                    return None;
+                }
+                let (labels, annotations) = labels::split_labels(&s.labels.unwrap_or_default());
+                Some(PodSandbox {
+                    id: s.id?,
+                    metadata: Some(metadata),
+                    state,
+                    created_at: s.created.unwrap_or(0).saturating_mul(1_000_000_000),
+                    labels,
+                    annotations,
+                    runtime_handler: String::new(),
+                })
+            })
+            .collect();
+        items.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(ListPodSandboxResponse { items })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_capability_masks() {
+        let status = "Name:\tx\nCapEff:\t000001fffeffffff\nCapBnd:\t000001fffeffffff\n";
+        let eff = status_mask(status, "CapEff:").unwrap();
+        assert_eq!(eff & (1 << CAP_SYS_RESOURCE), 0);
+        assert_ne!(eff & 1, 0);
+    }
+
+    #[test]
+    fn docker_times() {
+        assert_eq!(rfc3339_nanos("0001-01-01T00:00:00Z"), 0);
+        assert_eq!(
+            rfc3339_nanos("2024-01-01T00:00:00.5Z"),
+            1_704_067_200_500_000_000
+        );
+        assert_eq!(rfc3339_nanos("garbage"), 0);
+    }
+}

@@ -1,0 +1,497 @@
+//! Container and pod sandbox stats from Docker, kept cheap: one-shot stats (no one-second
+//! sampling wait), CPU rate from the previous sample the shim remembers, memory working set
+//! without page cache (usage minus inactive file pages), and writable-layer sizes from a
+//! cache refreshed at most once per TTL — Docker computes them by walking the filesystem,
+//! which is what makes cri-dockerd's stats slow. Lists run a bounded number of requests at once.
+
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use anycri_core::{Error, Result, api::*};
+use bollard::{
+    models::{ContainerStatsResponse as DockerStats, ContainerSummary},
+    query_parameters::{
+        InspectContainerOptionsBuilder, ListContainersOptionsBuilder, StatsOptionsBuilder,
+    },
+};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{DockerRuntime, error::docker_error, labels};
+
+/// Docker requests a stats list makes at once.
+const CONCURRENCY: usize = 8;
+
+#[derive(Clone, Copy)]
+struct CpuSample {
+    at_nanos: i64,
+    total: u64,
+}
+
+/// Remembered CPU samples and cached writable-layer sizes.
+pub(crate) struct StatsCache {
+    ttl: Duration,
+    sizes: Mutex<HashMap<String, (Instant, u64)>>,
+    cpu: Mutex<HashMap<String, CpuSample>>,
+}
+
+impl StatsCache {
+    pub fn new(ttl: Duration) -> Self {
+        StatsCache {
+            ttl,
+            sizes: Mutex::new(HashMap::new()),
+            cpu: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached_size(&self, id: &str) -> Option<u64> {
+        let sizes = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+        sizes
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, s)| *s)
+    }
+
+    fn store_size(&self, id: &str, size: u64) {
+        let mut sizes = self.sizes.lock().unwrap_or_else(|p| p.into_inner());
+        sizes.insert(id.to_owned(), (Instant::now(), size));
+    }
+
+    /// Nanocores since the previous sample of `id`, remembering this one.
+    fn nano_cores(&self, id: &str, sample: CpuSample) -> Option<u64> {
+        let mut cpu = self.cpu.lock().unwrap_or_else(|p| p.into_inner());
+        let prev = cpu.insert(id.to_owned(), sample)?;
+        let dt = sample.at_nanos - prev.at_nanos;
+        (dt > 0 && sample.total >= prev.total)
+            .then(|| ((sample.total - prev.total) as u128 * 1_000_000_000 / dt as u128) as u64)
+    }
+
+    /// Forget containers that are gone.
+    fn retain(&self, alive: &[String]) {
+        let keep = |k: &String| alive.contains(k);
+        self.sizes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keep(k));
+        self.cpu
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keep(k));
+    }
+}
+
+fn now_nanos() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+}
+
+fn u64v(value: u64) -> Option<UInt64Value> {
+    Some(UInt64Value { value })
+}
+
+/// Memory usage without page cache that could be dropped (cgroup v1 and v2 key names).
+fn working_set(s: &DockerStats) -> (u64, u64, u64) {
+    let m = s.memory_stats.clone().unwrap_or_default();
+    let usage = m.usage.unwrap_or(0);
+    let stats = m.stats.unwrap_or_default();
+    let inactive = stats
+        .get("total_inactive_file")
+        .or_else(|| stats.get("inactive_file"))
+        .copied()
+        .unwrap_or(0);
+    let rss = stats
+        .get("total_rss")
+        .or_else(|| stats.get("anon"))
+        .copied()
+        .unwrap_or(0);
+    (usage.saturating_sub(inactive), usage, rss)
+}
+
+impl DockerRuntime {
+    async fn docker_stats(&self, id: &str) -> Result<DockerStats> {
+        let options = StatsOptionsBuilder::default()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        self.docker()
+            .stats(id, Some(options))
+            .try_next()
+            .await
+            .map_err(|e| docker_error(format!("stats of container {id}"), e))?
+            .ok_or_else(|| Error::unavailable(format!("Docker returned no stats for {id}")))
+    }
+
+    async fn writable_layer(&self, id: &str) -> u64 {
+        if let Some(size) = self.inner.stats.cached_size(id) {
+            return size;
+        }
+        let options = InspectContainerOptionsBuilder::default().size(true).build();
+        let size = match self.docker().inspect_container(id, Some(options)).await {
+            Ok(i) => i.size_rw.unwrap_or(0).max(0) as u64,
+            Err(_) => 0,
+        };
+        self.inner.stats.store_size(id, size);
+        size
+    }
+
+    async fn stats_of(&self, summary: &ContainerSummary) -> Result<ContainerStats> {
+        let id = summary.id.clone().unwrap_or_default();
+        let (raw, layer) = tokio::join!(self.docker_stats(&id), self.writable_layer(&id));
+        let raw = raw?;
+        let ts = now_nanos();
+        let total = raw
+            .cpu_stats
+            .as_ref()
+            .and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0);
+        let nano_cores = self.inner.stats.nano_cores(
+            &id,
+            CpuSample {
+                at_nanos: ts,
+                total,
+            },
+        );
+        let (ws, usage, rss) = working_set(&raw);
+        let docker_labels = summary.labels.clone().unwrap_or_default();
+        let (labels, annotations) = labels::split_labels(&docker_labels);
+        let metadata = summary
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .and_then(|n| labels::parse_container_name(n).ok())
+            .map(|(m, _)| m);
+        Ok(ContainerStats {
+            attributes: Some(ContainerAttributes {
+                id,
+                metadata,
+                labels,
+                annotations,
+            }),
+            cpu: Some(CpuUsage {
+                timestamp: ts,
+                usage_core_nano_seconds: u64v(total),
+                usage_nano_cores: nano_cores.and_then(u64v),
+                psi: None,
+            }),
+            memory: Some(MemoryUsage {
+                timestamp: ts,
+                working_set_bytes: u64v(ws),
+                usage_bytes: u64v(usage),
+                rss_bytes: u64v(rss),
+                available_bytes: raw
+                    .memory_stats
+                    .as_ref()
+                    .and_then(|m| m.limit)
+                    .and_then(|l| u64v(l.saturating_sub(ws))),
+                ..Default::default()
+            }),
+            writable_layer: Some(FilesystemUsage {
+                timestamp: ts,
+                fs_id: Some(FilesystemIdentifier {
+                    mountpoint: String::new(),
+                }),
+                used_bytes: u64v(layer),
+                inodes_used: None,
+            }),
+            ..Default::default()
+        })
+    }
+
+    async fn list_running(
+        &self,
+        kind: &str,
+        extra: Vec<String>,
+        id: &str,
+    ) -> Result<Vec<ContainerSummary>> {
+        let mut label = vec![labels::type_filter(kind)];
+        label.extend(extra);
+        let mut filters: HashMap<&str, Vec<String>> =
+            HashMap::from([("label", label), ("status", vec!["running".to_owned()])]);
+        if !id.is_empty() {
+            filters.insert("id", vec![id.to_owned()]);
+        }
+        self.docker()
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_error("listing containers", e))
+    }
+
+    pub(crate) async fn container_stats_impl(
+        &self,
+        request: ContainerStatsRequest,
+    ) -> Result<ContainerStatsResponse> {
+        let inspect = self.inspect_container(&request.container_id).await?;
+        let id = inspect.id.clone().unwrap_or_default();
+        let summary = ContainerSummary {
+            id: Some(id),
+            names: inspect.name.map(|n| vec![n]),
+            labels: inspect.config.and_then(|c| c.labels),
+            ..Default::default()
+        };
+        Ok(ContainerStatsResponse {
+            stats: Some(self.stats_of(&summary).await?),
+        })
+    }
+
+    pub(crate) async fn list_container_stats_impl(
+        &self,
+        request: ListContainerStatsRequest,
+    ) -> Result<ListContainerStatsResponse> {
+        let f = request.filter.unwrap_or_default();
+        let mut extra: Vec<String> = f
+            .label_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if f.pod_sandbox_id.len() == 64 {
+            extra.push(format!("{}={}", labels::SANDBOX_ID_LABEL, f.pod_sandbox_id));
+        }
+        let running = self
+            .list_running(labels::TYPE_CONTAINER, extra, &f.id)
+            .await?;
+        let running: Vec<_> = running
+            .into_iter()
+            .filter(|c| {
+                f.pod_sandbox_id.is_empty()
+                    || c.labels
+                        .as_ref()
+                        .and_then(|l| l.get(labels::SANDBOX_ID_LABEL))
+                        .is_some_and(|s| s.starts_with(&f.pod_sandbox_id))
+            })
+            .collect();
+        if f.id.is_empty() && f.pod_sandbox_id.is_empty() && f.label_selector.is_empty() {
+            let alive: Vec<String> = running.iter().filter_map(|c| c.id.clone()).collect();
+            self.inner.stats.retain(&alive);
+        }
+        let stats: Vec<ContainerStats> = futures::stream::iter(running.into_iter().map(|c| {
+            let this = self.clone();
+            async move { this.stats_of(&c).await }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        // A container that exited between the list and its stats is skipped.
+        .filter_map(|r| async move { r.ok() })
+        .collect()
+        .await;
+        Ok(ListContainerStatsResponse { stats })
+    }
+
+    async fn pod_stats(&self, pause: &ContainerSummary) -> Result<PodSandboxStats> {
+        let id = pause.id.clone().unwrap_or_default();
+        let containers = self
+            .list_container_stats_impl(ListContainerStatsRequest {
+                filter: Some(ContainerStatsFilter {
+                    pod_sandbox_id: id.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .stats;
+        let raw = self.docker_stats(&id).await?;
+        let ts = now_nanos();
+        let sum = |f: &dyn Fn(&ContainerStats) -> u64| containers.iter().map(f).sum::<u64>();
+        let pause_cpu = raw
+            .cpu_stats
+            .as_ref()
+            .and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0);
+        let cpu = pause_cpu
+            + sum(&|c| {
+                c.cpu
+                    .as_ref()
+                    .and_then(|c| c.usage_core_nano_seconds)
+                    .map_or(0, |v| v.value)
+            });
+        let nano = sum(&|c| {
+            c.cpu
+                .as_ref()
+                .and_then(|c| c.usage_nano_cores)
+                .map_or(0, |v| v.value)
+        });
+        let (pause_ws, pause_usage, _) = working_set(&raw);
+        let ws = pause_ws
+            + sum(&|c| {
+                c.memory
+                    .as_ref()
+                    .and_then(|m| m.working_set_bytes)
+                    .map_or(0, |v| v.value)
+            });
+        let usage = pause_usage
+            + sum(&|c| {
+                c.memory
+                    .as_ref()
+                    .and_then(|m| m.usage_bytes)
+                    .map_or(0, |v| v.value)
+            });
+        let interfaces: Vec<NetworkInterfaceUsage> = raw
+            .networks
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, n)| NetworkInterfaceUsage {
+                name,
+                rx_bytes: u64v(n.rx_bytes.unwrap_or(0)),
+                rx_errors: u64v(n.rx_errors.unwrap_or(0)),
+                tx_bytes: u64v(n.tx_bytes.unwrap_or(0)),
+                tx_errors: u64v(n.tx_errors.unwrap_or(0)),
+            })
+            .collect();
+        let docker_labels = pause.labels.clone().unwrap_or_default();
+        let (labels, annotations) = labels::split_labels(&docker_labels);
+        let metadata = pause
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .and_then(|n| labels::parse_sandbox_name(n).ok());
+        let processes = raw.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0);
+        Ok(PodSandboxStats {
+            attributes: Some(PodSandboxAttributes {
+                id,
+                metadata,
+                labels,
+                annotations,
+            }),
+            linux: Some(LinuxPodSandboxStats {
+                cpu: Some(CpuUsage {
+                    timestamp: ts,
+                    usage_core_nano_seconds: u64v(cpu),
+                    usage_nano_cores: u64v(nano),
+                    psi: None,
+                }),
+                memory: Some(MemoryUsage {
+                    timestamp: ts,
+                    working_set_bytes: u64v(ws),
+                    usage_bytes: u64v(usage),
+                    ..Default::default()
+                }),
+                network: Some(NetworkUsage {
+                    timestamp: ts,
+                    default_interface: interfaces.first().cloned(),
+                    interfaces,
+                }),
+                process: Some(ProcessUsage {
+                    timestamp: ts,
+                    process_count: u64v(processes),
+                }),
+                containers,
+                ..Default::default()
+            }),
+            windows: None,
+        })
+    }
+
+    pub(crate) async fn pod_sandbox_stats_impl(
+        &self,
+        request: PodSandboxStatsRequest,
+    ) -> Result<PodSandboxStatsResponse> {
+        let inspect = self.inspect_sandbox(&request.pod_sandbox_id).await?;
+        if !inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+        {
+            return Err(Error::failed_precondition(format!(
+                "pod sandbox {} is not running",
+                request.pod_sandbox_id
+            )));
+        }
+        let summary = ContainerSummary {
+            id: inspect.id,
+            names: inspect.name.map(|n| vec![n]),
+            labels: inspect.config.and_then(|c| c.labels),
+            ..Default::default()
+        };
+        Ok(PodSandboxStatsResponse {
+            stats: Some(self.pod_stats(&summary).await?),
+        })
+    }
+
+    pub(crate) async fn list_pod_sandbox_stats_impl(
+        &self,
+        request: ListPodSandboxStatsRequest,
+    ) -> Result<ListPodSandboxStatsResponse> {
+        let f = request.filter.unwrap_or_default();
+        let extra = f
+            .label_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let pauses = self
+            .list_running(labels::TYPE_SANDBOX, extra, &f.id)
+            .await?;
+        let stats = futures::stream::iter(pauses.into_iter().map(|p| {
+            let this = self.clone();
+            async move { this.pod_stats(&p).await }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(|r| async move { r.ok() })
+        .collect()
+        .await;
+        Ok(ListPodSandboxStatsResponse { stats })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nano_cores_from_two_samples() {
+        let cache = StatsCache::new(Duration::from_secs(1));
+        assert_eq!(
+            cache.nano_cores(
+                "a",
+                CpuSample {
+                    at_nanos: 1_000_000_000,
+                    total: 0
+                }
+            ),
+            None
+        );
+        // Half a core for one second.
+        assert_eq!(
+            cache.nano_cores(
+                "a",
+                CpuSample {
+                    at_nanos: 2_000_000_000,
+                    total: 500_000_000
+                }
+            ),
+            Some(500_000_000)
+        );
+        cache.retain(&[]);
+        assert_eq!(
+            cache.nano_cores(
+                "a",
+                CpuSample {
+                    at_nanos: 3_000_000_000,
+                    total: 1
+                }
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn working_set_excludes_inactive_file() {
+        let s = DockerStats {
+            memory_stats: Some(bollard::models::ContainerMemoryStats {
+                usage: Some(100),
+                stats: Some(HashMap::from([
+                    ("total_inactive_file".to_owned(), 30),
+                    ("total_rss".to_owned(), 50),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(working_set(&s), (70, 100, 50));
+    }
+}
