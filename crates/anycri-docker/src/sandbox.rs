@@ -336,6 +336,7 @@ impl DockerRuntime {
             port_mappings: checkpoint_ports,
             host_network,
             pod_ip: String::new(),
+            ..Default::default()
         };
         let started = async {
             self.inner.checkpoints.write(&id, &checkpoint).await?;
