@@ -18,6 +18,7 @@ mod exec;
 mod image;
 pub mod labels;
 mod logs;
+mod network;
 mod runtime;
 mod sandbox;
 mod stats;

@@ -29,7 +29,7 @@ pub enum NetworkPlugin {
     Cni {
         /// Plugin binaries (e.g. `/usr/lib/cni`).
         bin_dir: PathBuf,
-        /// Network configs (`*.conflist`, `*.conf`).
+        /// Network configs (`*.conflist`, `*.conf`, `*.json`; the lexically first is used).
         conf_dir: PathBuf,
     },
 }
@@ -92,9 +92,6 @@ impl DockerRuntimeBuilder {
     /// Connect to Docker, negotiate the API version, and resume the log writers of running
     /// containers.
     pub async fn connect(self) -> Result<DockerRuntime> {
-        if matches!(self.network, NetworkPlugin::Cni { .. }) {
-            return Err(Error::unimplemented("CNI pod networking", BACKEND));
-        }
         let path = socket_path(&self.endpoint)?;
         let docker = Docker::connect_with_unix(
             &path,

@@ -343,7 +343,10 @@ impl DockerRuntime {
             self.docker()
                 .start_container(&id, None)
                 .await
-                .map_err(|e| docker_error(format!("starting pause container {name}"), e))
+                .map_err(|e| docker_error(format!("starting pause container {name}"), e))?;
+            // CNI ADD (network.rs; a no-op with Docker's bridge). On failure it has run DEL,
+            // and the pause container and checkpoint are removed below.
+            self.setup_pod_network(&id, &config, &checkpoint).await
         }
         .await;
         if let Err(err) = started {
@@ -386,12 +389,15 @@ impl DockerRuntime {
         request: StopPodSandboxRequest,
     ) -> Result<StopPodSandboxResponse> {
         let inspect = self.inspect_sandbox(&request.pod_sandbox_id).await?;
-        let id = inspect.id.unwrap_or_default();
+        let id = inspect.id.clone().unwrap_or_default();
         for c in self.containers_of(&id).await? {
             if let Some(cid) = c.id {
                 self.stop_docker_container(&cid, 0).await?;
             }
         }
+        // CNI DEL (network.rs) while the pause container still holds the netns; a no-op with
+        // Docker's bridge and once done.
+        self.teardown_pod_network(&id, Some(&inspect)).await?;
         self.stop_docker_container(&id, 10).await?;
         Ok(StopPodSandboxResponse {})
     }
@@ -446,16 +452,26 @@ impl DockerRuntime {
         &self,
         request: RemovePodSandboxRequest,
     ) -> Result<RemovePodSandboxResponse> {
-        let id = match self.inspect_sandbox(&request.pod_sandbox_id).await {
-            Ok(inspect) => inspect.id.unwrap_or_default(),
+        let inspect = match self.inspect_sandbox(&request.pod_sandbox_id).await {
+            Ok(inspect) => inspect,
             // Removing what is gone is success (the kubelet retries removals).
-            Err(e) if e.is_not_found() => return Ok(RemovePodSandboxResponse {}),
+            Err(e) if e.is_not_found() => {
+                // CNI (network.rs): a pause container removed behind our back may still hold
+                // an IP; DEL if due (best effort) and drop its checkpoint.
+                self.forget_sandbox_network(&request.pod_sandbox_id).await;
+                return Ok(RemovePodSandboxResponse {});
+            }
             Err(e) => return Err(e),
         };
+        let id = inspect.id.clone().unwrap_or_default();
         for c in self.containers_of(&id).await? {
             if let Some(cid) = c.id {
                 self.remove_docker_container(&cid).await?;
             }
+        }
+        // CNI DEL if the pod was not stopped first (network.rs; best effort, as the pod goes).
+        if let Err(e) = self.teardown_pod_network(&id, Some(&inspect)).await {
+            tracing::warn!(sandbox = %id, "removing the pod anyway: {e}");
         }
         self.remove_docker_container(&id).await?;
         self.inner.checkpoints.remove(&id).await?;
