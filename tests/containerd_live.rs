@@ -23,6 +23,7 @@ live!(
     container_stats,
     images,
     not_found,
+    pod_sandbox_stats,
 );
 
 /// The receive limit is the client's: a response larger than it is refused with a clear

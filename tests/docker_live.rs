@@ -24,4 +24,5 @@ live!(
     container_stats,
     images,
     not_found,
+    pod_sandbox_stats,
 );

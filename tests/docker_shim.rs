@@ -473,3 +473,60 @@ docker_test!(writable_layer_sizes_are_cached, |e| {
     let fresh = Arc::new(new_shim(&socket, &e.state_dir, &e.pause).await);
     assert!(size(fresh, ids.container_id.clone()).await >= first + (2 << 20));
 });
+
+docker_test!(taken_names_and_bad_names_are_refused, |e| {
+    let pod = e.target.pod("dupes");
+    let id = e.shim.run_pod(pod.clone()).await.unwrap();
+    // The same pod metadata again is the same Docker name.
+    let err = e.shim.run_pod(pod.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), anycri::ErrorKind::AlreadyExists, "{err}");
+    let c = e.target.container("twice", "sleep 3600");
+    let create = |config: ContainerConfig| {
+        let (shim, pod, id) = (e.shim.clone(), pod.clone(), id.clone());
+        async move {
+            shim.create_container(CreateContainerRequest {
+                pod_sandbox_id: id,
+                config: Some(config),
+                sandbox_config: Some(pod),
+            })
+            .await
+        }
+    };
+    create(c.clone()).await.unwrap();
+    assert_eq!(
+        create(c.clone()).await.unwrap_err().kind(),
+        anycri::ErrorKind::AlreadyExists
+    );
+    // A name Docker's naming scheme cannot carry is the caller's error, naming the field.
+    let mut bad = c.clone();
+    bad.metadata.as_mut().unwrap().name = "with_underscore".into();
+    let err = create(bad).await.unwrap_err();
+    assert_eq!(err.kind(), anycri::ErrorKind::InvalidArgument);
+    assert!(err.message().contains("config.metadata.name"), "{err}");
+    let mut no_image = c.clone();
+    no_image.image = None;
+    assert_eq!(
+        create(no_image).await.unwrap_err().kind(),
+        anycri::ErrorKind::InvalidArgument
+    );
+    let mut missing_image = c;
+    missing_image.metadata.as_mut().unwrap().name = "other".into();
+    missing_image.image.as_mut().unwrap().image = "127.0.0.1:5000/anycri/never-pushed:1".into();
+    assert_eq!(
+        create(missing_image).await.unwrap_err().kind(),
+        anycri::ErrorKind::NotFound
+    );
+    // Nothing half-made is left: only the one container exists in the pod.
+    let listed = e
+        .shim
+        .list_containers(ListContainersRequest {
+            filter: Some(ContainerFilter {
+                pod_sandbox_id: id.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .containers;
+    assert_eq!(listed.len(), 1);
+});

@@ -21,4 +21,5 @@ fake!(
     container_stats,
     images,
     not_found,
+    pod_sandbox_stats,
 );

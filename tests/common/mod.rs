@@ -733,3 +733,61 @@ pub async fn not_found(t: Arc<Target>) {
         .unwrap();
     assert!(image.is_none());
 }
+
+pub async fn pod_sandbox_stats(t: Arc<Target>) {
+    let info = anycri::discover(&*t.runtime).await.unwrap();
+    if !info.capabilities.pod_sandbox_stats {
+        let r = t
+            .runtime
+            .list_pod_sandbox_stats(ListPodSandboxStatsRequest::default())
+            .await;
+        assert_eq!(kind(r), ErrorKind::Unimplemented);
+        return;
+    }
+    // Like the kubelet, give the pod a cgroup parent: containerd 1.6 reads pod stats from it.
+    let mut pod = t.pod("podstats");
+    let uid = pod.metadata.as_ref().unwrap().uid.clone();
+    pod.linux.get_or_insert_with(Default::default).cgroup_parent = format!("/anycri-test/pod{uid}");
+    let ids = t.runtime.run_pod_and_container(pod, t.container("c", "sleep 3600")).await.unwrap();
+    t.runtime
+        .wait_for_container_state(
+            &ids.container_id,
+            ContainerState::ContainerRunning,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let stats = t
+        .runtime
+        .pod_sandbox_stats(PodSandboxStatsRequest {
+            pod_sandbox_id: ids.pod_sandbox_id.clone(),
+        })
+        .await
+        .unwrap()
+        .stats
+        .unwrap();
+    assert_eq!(stats.attributes.as_ref().unwrap().id, ids.pod_sandbox_id);
+    let linux = stats.linux.unwrap();
+    assert!(
+        linux
+            .memory
+            .and_then(|m| m.working_set_bytes)
+            .is_some_and(|v| v.value > 0)
+    );
+    let listed = t
+        .runtime
+        .list_pod_sandbox_stats(ListPodSandboxStatsRequest {
+            filter: Some(PodSandboxStatsFilter {
+                id: ids.pod_sandbox_id.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap()
+        .stats;
+    assert_eq!(listed.len(), 1);
+    t.runtime
+        .remove_pod_with_containers(&ids.pod_sandbox_id)
+        .await
+        .unwrap();
+}
