@@ -136,6 +136,47 @@ pub async fn docker() -> Option<Target> {
     })
 }
 
+/// `inner` served by anycri-server on a fresh unix socket, and reached through `GrpcRuntime`:
+/// the same target, one CRI hop away. The server stops when the returned guard drops.
+pub async fn served(inner: Target) -> (Target, tokio::sync::oneshot::Sender<()>) {
+    let dir = std::env::temp_dir().join(format!("anycri-served-{}", anycri::builders::new_uid()));
+    let socket = dir.join("cri.sock");
+    let server = anycri_server::CriServer::new(inner.runtime.clone(), inner.images.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let path = socket.clone();
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = anycri_server::serve_unix(server, &path, Default::default(), shutdown).await
+        {
+            eprintln!("server failed: {e}");
+        }
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    });
+    let uri = format!("unix://{}", socket.display());
+    let mut client = None;
+    for _ in 0..100 {
+        if let Ok(c) = anycri::grpc::GrpcRuntime::builder(&uri)
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+        {
+            client = Some(Arc::new(c));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let client = client.expect("the server answers");
+    let target = Target {
+        name: inner.name,
+        runtime: client.clone(),
+        images: client,
+        ..inner
+    };
+    (target, stop)
+}
+
 /// A fresh fake runtime with the test images present.
 pub fn fake() -> Target {
     let fake = Arc::new(anycri::fake::FakeRuntime::new());
@@ -748,7 +789,11 @@ pub async fn pod_sandbox_stats(t: Arc<Target>) {
     let mut pod = t.pod("podstats");
     let uid = pod.metadata.as_ref().unwrap().uid.clone();
     pod.linux.get_or_insert_with(Default::default).cgroup_parent = format!("/anycri-test/pod{uid}");
-    let ids = t.runtime.run_pod_and_container(pod, t.container("c", "sleep 3600")).await.unwrap();
+    let ids = t
+        .runtime
+        .run_pod_and_container(pod, t.container("c", "sleep 3600"))
+        .await
+        .unwrap();
     t.runtime
         .wait_for_container_state(
             &ids.container_id,

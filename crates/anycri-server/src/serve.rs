@@ -1,0 +1,87 @@
+//! Owning a unix socket for the CRI services: create the parent directory, replace a stale
+//! socket (refuse one somebody still listens on), set the mode, serve until the shutdown
+//! future resolves (in-flight calls finish), then remove the socket.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use anycri_core::{Error, ErrorKind, Result};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_stream::wrappers::UnixListenerStream;
+
+use crate::{CriServer, DEFAULT_MAX_MESSAGE_SIZE};
+
+/// How [`serve_unix`] serves.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// File mode of the socket (default 0o660).
+    pub mode: u32,
+    /// Largest message sent or received (default 16 MiB).
+    pub max_message_size: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            mode: 0o660,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+fn io_error(what: String, e: std::io::Error) -> Error {
+    let kind = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        std::io::ErrorKind::AddrInUse => ErrorKind::AlreadyExists,
+        _ => ErrorKind::Internal,
+    };
+    Error::with_source(kind, what, e)
+}
+
+async fn bind(path: &Path, mode: u32) -> Result<UnixListener> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| io_error(format!("creating {}", parent.display()), e))?;
+    }
+    if tokio::fs::symlink_metadata(path).await.is_ok() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(Error::already_exists(format!(
+                "{} is in use by another server",
+                path.display()
+            )));
+        }
+        tracing::info!(socket = %path.display(), "removing a stale socket");
+        tokio::fs::remove_file(path)
+            .await
+            .map_err(|e| io_error(format!("removing stale socket {}", path.display()), e))?;
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|e| io_error(format!("binding {}", path.display()), e))?;
+    tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .await
+        .map_err(|e| io_error(format!("setting the mode of {}", path.display()), e))?;
+    Ok(listener)
+}
+
+/// Serve `server` on the unix socket at `path` until `shutdown` resolves; in-flight calls
+/// finish, then the socket is removed.
+pub async fn serve_unix(
+    server: CriServer,
+    path: impl Into<PathBuf>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    let path = path.into();
+    let listener = bind(&path, options.mode).await?;
+    tracing::info!(socket = %path.display(), "serving CRI");
+    let result = tonic::transport::Server::builder()
+        .add_service(server.runtime_service(options.max_message_size))
+        .add_service(server.image_service(options.max_message_size))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await;
+    let _ = tokio::fs::remove_file(&path).await;
+    result.map_err(|e| Error::with_source(ErrorKind::Internal, "serving CRI", e))
+}
