@@ -12,6 +12,7 @@ macro_rules! out {
     }};
 }
 
+mod daemon;
 mod output;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
@@ -45,12 +46,25 @@ struct Cli {
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
 
-    /// Log verbosity for anycri's own diagnostics (error, warn, info, debug, trace).
-    #[arg(long, global = true, default_value = "warn")]
-    log_level: String,
+    /// Log verbosity for anycri's own diagnostics (error, warn, info, debug, trace; daemons
+    /// default to info).
+    #[arg(long, global = true)]
+    log_level: Option<String>,
+
+    /// Log format: text for people, json for machines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -150,6 +164,19 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Serve a shim as a long-running CRI daemon.
+    Shim {
+        #[command(subcommand)]
+        kind: ShimKind,
+    },
+    /// A transparent CRI proxy that records every call (tracing spans, optional Prometheus metrics).
+    Proxy(daemon::ProxyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ShimKind {
+    /// The Docker shim: CRI on Docker Engine (a cri-dockerd replacement).
+    Docker(daemon::DockerShimArgs),
 }
 
 struct Ctx {
@@ -196,6 +223,13 @@ fn print_json<T: serde::Serialize>(value: &T) -> anycri::Result<()> {
 }
 
 async fn run(cli: Cli) -> anycri::Result<i32> {
+    match cli.command {
+        Command::Shim {
+            kind: ShimKind::Docker(args),
+        } => return daemon::shim_docker(args).await.map(|_| 0),
+        Command::Proxy(args) => return daemon::proxy(args).await.map(|_| 0),
+        _ => {}
+    }
     let ctx = connect(&cli).await?;
     let rt = &ctx.runtime;
     match cli.command {
@@ -475,6 +509,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 out!("Stopped sandbox {id}");
             }
         }
+        Command::Shim { .. } | Command::Proxy(_) => unreachable!("served above"),
         Command::Rmp { ids } => {
             for id in ids {
                 // An unknown pod is an error here, even though removal itself is idempotent.
@@ -489,13 +524,20 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let daemon = matches!(cli.command, Command::Shim { .. } | Command::Proxy(_));
+    let level = cli
+        .log_level
+        .clone()
+        .unwrap_or_else(|| if daemon { "info" } else { "warn" }.into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

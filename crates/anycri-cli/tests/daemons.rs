@@ -1,0 +1,213 @@
+//! `anycri shim docker` and `anycri proxy` as separate processes, driven over their sockets by
+//! `GrpcRuntime`: a pod survives a restart of the shim process; the proxy forwards to
+//! containerd and counts every call in its metrics. Needs `scripts/runtime-env up`.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use anycri::{
+    ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*,
+};
+
+fn env_value(key: &str) -> Option<String> {
+    if let Ok(v) = std::env::var(key)
+        && !v.is_empty()
+    {
+        return Some(v);
+    }
+    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
+    let text = std::fs::read_to_string(std::path::Path::new(&dir).join("env")).ok()?;
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.trim().to_owned())
+}
+
+fn live(key: &str) -> Option<String> {
+    let v = env_value(key);
+    if v.is_none() {
+        assert!(
+            std::env::var("ANYCRI_REQUIRE_LIVE").as_deref() != Ok("1"),
+            "live runtime required but {key} is unknown"
+        );
+        eprintln!("SKIPPED: {key} unknown (start it with `scripts/runtime-env up`)");
+    }
+    v
+}
+
+/// A daemon process, killed (SIGTERM, then SIGKILL) when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(args: &[&str]) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_anycri"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start anycri");
+        Daemon(child)
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+async fn client(socket: &str) -> anycri::grpc::GrpcRuntime {
+    for _ in 0..200 {
+        if let Ok(c) = anycri::grpc::GrpcRuntime::builder(format!("unix://{socket}"))
+            .connect_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+        {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing answers on {socket}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_shim_daemon_survives_its_restart() {
+    let (Some(docker), Some(pause), Some(image), Some(env_dir)) = (
+        live("DOCKER_ENDPOINT"),
+        live("ANYCRI_PAUSE_IMAGE"),
+        live("ANYCRI_TEST_IMAGE"),
+        live("ANYCRI_ENV_DIR"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir
+        .path()
+        .join("anycri-dockerd.sock")
+        .to_string_lossy()
+        .into_owned();
+    let listen = format!("unix://{socket}");
+    let state = format!("{env_dir}/anycri-docker");
+    let args = [
+        "shim",
+        "docker",
+        "--listen",
+        &listen,
+        "--docker-endpoint",
+        &docker,
+        "--pause-image",
+        &pause,
+        "--state-dir",
+        &state,
+    ];
+    let mut shim = Daemon::start(&args);
+    let rt = client(&socket).await;
+    assert_eq!(
+        rt.version(Default::default()).await.unwrap().runtime_name,
+        "anycri-docker"
+    );
+    let pod = PodSandboxConfigBuilder::new("daemon", "anycri-test")
+        .log_directory(format!(
+            "{env_dir}/logs/daemon-{}",
+            anycri::builders::new_uid()
+        ))
+        .build();
+    let ctr = ContainerConfigBuilder::new("c", &image)
+        .command(["sh", "-c", "echo up; sleep 3600"])
+        .build();
+    let ids = rt.run_pod_and_container(pod, ctr).await.unwrap();
+
+    // The daemon stops cleanly on SIGTERM and removes its socket; a new one sees the pod.
+    assert!(shim.stop().success());
+    assert!(!std::path::Path::new(&socket).exists());
+    let _shim = Daemon::start(&args);
+    let rt2 = client(&socket).await;
+    let status = rt2.get_pod_status(&ids.pod_sandbox_id).await.unwrap();
+    assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
+    let out = rt2
+        .exec_collect(
+            &ids.container_id,
+            &["echo", "still here"],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.stdout_str(), "still here\n");
+    rt2.remove_pod_with_containers(&ids.pod_sandbox_id)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_forwards_and_counts_calls() {
+    let Some(upstream) = live("CONTAINERD_ENDPOINT") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("proxy.sock").to_string_lossy().into_owned();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let metrics = format!("127.0.0.1:{port}");
+    let _proxy = Daemon::start(&[
+        "proxy",
+        "--listen",
+        &format!("unix://{socket}"),
+        "--upstream",
+        &upstream,
+        "--metrics-address",
+        &metrics,
+    ]);
+    let rt = client(&socket).await;
+    assert_eq!(
+        rt.version(Default::default()).await.unwrap().runtime_name,
+        "containerd"
+    );
+    let err = rt
+        .container_status(ContainerStatusRequest {
+            container_id: "0".repeat(64),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), anycri::ErrorKind::NotFound);
+    rt.list_containers(Default::default()).await.unwrap();
+    let body = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&metrics).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await.unwrap();
+        buf
+    };
+    assert!(
+        body.contains("anycri_cri_requests_total{rpc=\"ListContainers\",code=\"OK\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("anycri_cri_requests_total{rpc=\"ContainerStatus\",code=\"NotFound\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("rpc=\"Version\",code=\"OK\""), "{body}");
+}
