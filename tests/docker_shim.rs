@@ -530,3 +530,166 @@ docker_test!(taken_names_and_bad_names_are_refused, |e| {
         .containers;
     assert_eq!(listed.len(), 1);
 });
+
+docker_test!(pod_and_container_config_reach_the_processes, |e| {
+    use anycri::PodSandboxConfigBuilder;
+    let dir = tempfile::tempdir_in(common::env_value("ANYCRI_ENV_DIR").unwrap()).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("hello.txt"), "from the host\n").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&data, &link).unwrap();
+    let uid = anycri::builders::new_uid();
+    let port = 20000 + (std::process::id() % 10000) as i32;
+    let mut pod = PodSandboxConfigBuilder::new(format!("cfg-{}", &uid[..8]), "anycri-test")
+        .uid(uid.clone())
+        .hostname("cfg-host")
+        .dns(&["10.0.0.10"], &["svc.example"], &["ndots:3"])
+        .port_mapping(Protocol::Tcp, 8080, port)
+        .label(common::RUN_LABEL_KEY, &e.target.run_label)
+        .log_directory(dir.path().join("logs").to_string_lossy())
+        .build();
+    pod.linux
+        .as_mut()
+        .unwrap()
+        .sysctls
+        .insert("net.ipv4.ip_unprivileged_port_start".into(), "1000".into());
+    let mut c = ContainerConfigBuilder::new("cfg", &e.target.image)
+        .command([
+            "sh",
+            "-c",
+            "echo served > /tmp/index.html; httpd -f -p 8080 -h /tmp",
+        ])
+        .env("GREETING", "hi there")
+        .working_dir("/tmp")
+        .mount(link.to_string_lossy(), "/data", true)
+        .run_as_user(1000)
+        .run_as_group(3000)
+        .readonly_rootfs(false)
+        .build();
+    let sc = c.linux.as_mut().unwrap().security_context.as_mut().unwrap();
+    sc.supplemental_groups = vec![4000];
+    sc.no_new_privs = true;
+    sc.capabilities = Some(Capability {
+        drop_capabilities: vec!["ALL".into()],
+        add_capabilities: vec!["NET_BIND_SERVICE".into()],
+        ..Default::default()
+    });
+    c.devices.push(Device {
+        container_path: "/dev/mynull".into(),
+        host_path: "/dev/null".into(),
+        permissions: "rwm".into(),
+    });
+    let ids = e.shim.run_pod_and_container(pod, c).await.unwrap();
+    let exec = |cmd: &'static str| {
+        let (shim, id) = (e.shim.clone(), ids.container_id.clone());
+        async move {
+            let out = shim
+                .exec_collect(&id, &["sh", "-c", cmd], Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(out.exit_code, 0, "{cmd}: {}", out.stderr_str());
+            out.stdout_str()
+        }
+    };
+    assert_eq!(exec("id -u; id -g").await, "1000\n3000\n");
+    assert!(exec("id -G").await.split_whitespace().any(|g| g == "4000"));
+    assert_eq!(exec("echo $GREETING; pwd").await, "hi there\n/tmp\n");
+    assert_eq!(exec("hostname").await, "cfg-host\n");
+    let resolv = exec("cat /etc/resolv.conf").await;
+    assert!(
+        resolv.contains("nameserver 10.0.0.10")
+            && resolv.contains("svc.example")
+            && resolv.contains("ndots:3"),
+        "{resolv}"
+    );
+    assert_eq!(exec("cat /data/hello.txt").await, "from the host\n");
+    // Read-only bind: writing fails.
+    let out = e
+        .shim
+        .exec_collect(
+            &ids.container_id,
+            &["sh", "-c", "echo x > /data/new"],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert_ne!(out.exit_code, 0);
+    assert_eq!(
+        exec("grep NoNewPrivs /proc/self/status")
+            .await
+            .split_whitespace()
+            .nth(1),
+        Some("1")
+    );
+    // Only NET_BIND_SERVICE (bit 10) is left in the bounding set.
+    let bnd = exec("grep CapBnd /proc/self/status").await;
+    assert_eq!(
+        u64::from_str_radix(bnd.split_whitespace().nth(1).unwrap(), 16).unwrap(),
+        1 << 10,
+        "{bnd}"
+    );
+    assert_eq!(
+        exec("cat /proc/sys/net/ipv4/ip_unprivileged_port_start").await,
+        "1000\n"
+    );
+    assert_eq!(
+        exec("echo ok > /dev/mynull && echo written").await,
+        "written\n"
+    );
+    // The host port reaches the container's server.
+    let mut body = String::new();
+    for _ in 0..50 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port as u16)).await {
+            s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+                .await
+                .unwrap();
+            s.read_to_string(&mut body).await.unwrap();
+            if body.contains("served") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("served"), "{body}");
+    // The status reports the mount as given, resolved.
+    let status = e
+        .shim
+        .get_container_status(&ids.container_id)
+        .await
+        .unwrap();
+    let m = status
+        .mounts
+        .iter()
+        .find(|m| m.container_path == "/data")
+        .unwrap();
+    assert!(m.readonly);
+    assert_eq!(m.host_path, data.canonicalize().unwrap().to_string_lossy());
+});
+
+docker_test!(read_only_rootfs_and_masked_paths, |e| {
+    let mut c = ContainerConfigBuilder::new("ro", &e.target.image)
+        .command(["sh", "-c", "sleep 3600"])
+        .readonly_rootfs(true)
+        .label(common::RUN_LABEL_KEY, &e.target.run_label)
+        .build();
+    let sc = c.linux.as_mut().unwrap().security_context.as_mut().unwrap();
+    sc.masked_paths = vec!["/proc/cpuinfo".into()];
+    sc.readonly_paths = vec!["/proc/sys".into()];
+    let ids = e
+        .shim
+        .run_pod_and_container(e.target.pod("ro"), c)
+        .await
+        .unwrap();
+    let run = |cmd: &'static str| {
+        let (shim, id) = (e.shim.clone(), ids.container_id.clone());
+        async move {
+            shim.exec_collect(&id, &["sh", "-c", cmd], Duration::from_secs(10))
+                .await
+                .unwrap()
+        }
+    };
+    assert_ne!(run("touch /rootfs-file").await.exit_code, 0);
+    assert_eq!(run("wc -c < /proc/cpuinfo").await.stdout_str().trim(), "0");
+});
