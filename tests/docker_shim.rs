@@ -63,6 +63,17 @@ async fn inspect(docker: &Docker, id: &str) -> bollard::models::ContainerInspect
         .unwrap()
 }
 
+/// Wait (up to 20 s, for loaded machines) until `path` holds at least `n` lines.
+async fn wait_for_lines(path: &str, n: usize) {
+    for _ in 0..200 {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.lines().count() >= n) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} did not get {n} lines");
+}
+
 macro_rules! docker_test {
     ($name:ident, |$e:ident| $body:block) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +282,7 @@ docker_test!(log_file_is_cri_format_and_reopens, |e| {
             .map(|m| m.file_type().is_file())
             .unwrap_or(false)
     );
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_for_lines(&path, 3).await;
     let rotated = format!("{path}.1");
     std::fs::rename(&path, &rotated).unwrap();
     e.shim
@@ -280,7 +291,7 @@ docker_test!(log_file_is_cri_format_and_reopens, |e| {
         })
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_for_lines(&path, 3).await;
     let old = std::fs::read_to_string(&rotated).unwrap();
     let new = std::fs::read_to_string(&path).unwrap();
     for text in [&old, &new] {
@@ -355,8 +366,7 @@ docker_test!(a_new_shim_sees_everything_and_resumes_logging, |e| {
             .count()
     };
     let n = count();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(count() > n, "logging did not resume");
+    wait_for_lines(&after_ctr.log_path, n + 2).await;
     let text = std::fs::read_to_string(&after_ctr.log_path).unwrap();
     let mut seen = std::collections::HashSet::new();
     for line in text.lines() {

@@ -3,6 +3,12 @@
 //! without page cache (usage minus inactive file pages), and writable-layer sizes from a
 //! cache refreshed at most once per TTL — Docker computes them by walking the filesystem,
 //! which is what makes cri-dockerd's stats slow. Lists run a bounded number of requests at once.
+//!
+//! Docker answers a one-shot stats request at its stats collector's next tick (it samples
+//! every container once a second), so a request waits up to a second whatever it asks for;
+//! a list sends its stats requests together (up to `STATS_REQUESTS`) so they share one
+//! tick, while the writable-layer inspects, which make Docker walk filesystems, stay
+//! `CONCURRENCY` at a time.
 
 use std::{
     collections::HashMap,
@@ -19,10 +25,20 @@ use bollard::{
 };
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{DockerRuntime, error::docker_error, labels};
+use crate::{
+    DockerRuntime,
+    cgroups::{self, CgroupPaths, Usage},
+    error::docker_error,
+    labels,
+};
 
-/// Docker requests a stats list makes at once.
+/// Writable-layer inspects (`size=1`, a filesystem walk in Docker) made at once, and pods a
+/// pod stats list works on at once.
 const CONCURRENCY: usize = 8;
+/// One-shot stats requests a container stats list makes at once. Each only waits for
+/// Docker's next collector tick, so a bound of [`CONCURRENCY`] would make a list of 20
+/// containers wait three ticks (about 3 s) instead of one.
+const STATS_REQUESTS: usize = 64;
 
 #[derive(Clone, Copy)]
 struct CpuSample {
@@ -35,6 +51,10 @@ pub(crate) struct StatsCache {
     ttl: Duration,
     sizes: Mutex<HashMap<String, (Instant, u64)>>,
     cpu: Mutex<HashMap<String, CpuSample>>,
+    /// Bounds the writable-layer inspects in flight to [`CONCURRENCY`].
+    size_inspects: tokio::sync::Semaphore,
+    /// Each running container's init PID and cgroup directories.
+    cgroups: Mutex<HashMap<String, (i64, CgroupPaths)>>,
 }
 
 impl StatsCache {
@@ -43,6 +63,8 @@ impl StatsCache {
             ttl,
             sizes: Mutex::new(HashMap::new()),
             cpu: Mutex::new(HashMap::new()),
+            size_inspects: tokio::sync::Semaphore::new(CONCURRENCY),
+            cgroups: Mutex::new(HashMap::new()),
         }
     }
 
@@ -79,6 +101,10 @@ impl StatsCache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|k, _| keep(k));
+        self.cgroups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| keep(k));
     }
 }
 
@@ -108,7 +134,89 @@ fn working_set(s: &DockerStats) -> (u64, u64, u64) {
     (usage.saturating_sub(inactive), usage, rss)
 }
 
+/// The same figures from Docker's stats API.
+fn usage_of(raw: &DockerStats) -> Usage {
+    let (working_set, usage, rss) = working_set(raw);
+    Usage {
+        cpu_total: raw
+            .cpu_stats
+            .as_ref()
+            .and_then(|c| c.cpu_usage.as_ref())
+            .and_then(|u| u.total_usage)
+            .unwrap_or(0),
+        usage,
+        working_set,
+        rss,
+        limit: raw.memory_stats.as_ref().and_then(|m| m.limit),
+        pids: raw.pids_stats.as_ref().and_then(|p| p.current),
+        networks: raw
+            .networks
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, n)| {
+                let v = |x: Option<u64>| x.unwrap_or(0);
+                (
+                    name,
+                    v(n.rx_bytes),
+                    v(n.rx_errors),
+                    v(n.tx_bytes),
+                    v(n.tx_errors),
+                )
+            })
+            .collect(),
+    }
+}
+
 impl DockerRuntime {
+    /// A container's usage: from its cgroup files when they can be read (microseconds),
+    /// else from Docker's stats API (which waits for Docker's next collector tick).
+    async fn usage(&self, id: &str) -> Result<Usage> {
+        let cached = self
+            .inner
+            .stats
+            .cgroups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned();
+        if let Some((pid, paths)) = cached {
+            if let Some(u) = cgroups::read(&paths, pid) {
+                return Ok(u);
+            }
+            self.inner
+                .stats
+                .cgroups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+        }
+        let pid = self
+            .docker()
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| docker_error(format!("container {id}"), e))?
+            .state
+            .and_then(|s| s.pid)
+            .filter(|p| *p > 0);
+        if let Some(pid) = pid
+            && let Some(paths) = cgroups::paths_of(pid, std::path::Path::new("/sys/fs/cgroup"))
+            && let Some(u) = cgroups::read(&paths, pid)
+        {
+            self.inner
+                .stats
+                .cgroups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id.to_owned(), (pid, paths));
+            return Ok(u);
+        }
+        Ok(usage_of(&self.docker_stats(id).await?))
+    }
+
     async fn docker_stats(&self, id: &str) -> Result<DockerStats> {
         let options = StatsOptionsBuilder::default()
             .stream(false)
@@ -126,6 +234,8 @@ impl DockerRuntime {
         if let Some(size) = self.inner.stats.cached_size(id) {
             return size;
         }
+        // The semaphore is never closed.
+        let _permit = self.inner.stats.size_inspects.acquire().await.ok();
         let options = InspectContainerOptionsBuilder::default().size(true).build();
         let size = match self.docker().inspect_container(id, Some(options)).await {
             Ok(i) => i.size_rw.unwrap_or(0).max(0) as u64,
@@ -137,15 +247,10 @@ impl DockerRuntime {
 
     async fn stats_of(&self, summary: &ContainerSummary) -> Result<ContainerStats> {
         let id = summary.id.clone().unwrap_or_default();
-        let (raw, layer) = tokio::join!(self.docker_stats(&id), self.writable_layer(&id));
+        let (raw, layer) = tokio::join!(self.usage(&id), self.writable_layer(&id));
         let raw = raw?;
         let ts = now_nanos();
-        let total = raw
-            .cpu_stats
-            .as_ref()
-            .and_then(|c| c.cpu_usage.as_ref())
-            .and_then(|u| u.total_usage)
-            .unwrap_or(0);
+        let total = raw.cpu_total;
         let nano_cores = self.inner.stats.nano_cores(
             &id,
             CpuSample {
@@ -153,7 +258,7 @@ impl DockerRuntime {
                 total,
             },
         );
-        let (ws, usage, rss) = working_set(&raw);
+        let (ws, usage, rss) = (raw.working_set, raw.usage, raw.rss);
         let docker_labels = summary.labels.clone().unwrap_or_default();
         let (labels, annotations) = labels::split_labels(&docker_labels);
         let metadata = summary
@@ -180,11 +285,7 @@ impl DockerRuntime {
                 working_set_bytes: u64v(ws),
                 usage_bytes: u64v(usage),
                 rss_bytes: u64v(rss),
-                available_bytes: raw
-                    .memory_stats
-                    .as_ref()
-                    .and_then(|m| m.limit)
-                    .and_then(|l| u64v(l.saturating_sub(ws))),
+                available_bytes: raw.limit.and_then(|l| u64v(l.saturating_sub(ws))),
                 ..Default::default()
             }),
             writable_layer: Some(FilesystemUsage {
@@ -273,7 +374,7 @@ impl DockerRuntime {
             let this = self.clone();
             async move { this.stats_of(&c).await }
         }))
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(STATS_REQUESTS)
         // A container that exited between the list and its stats is skipped.
         .filter_map(|r| async move { r.ok() })
         .collect()
@@ -283,24 +384,20 @@ impl DockerRuntime {
 
     async fn pod_stats(&self, pause: &ContainerSummary) -> Result<PodSandboxStats> {
         let id = pause.id.clone().unwrap_or_default();
-        let containers = self
-            .list_container_stats_impl(ListContainerStatsRequest {
+        // Together: where Docker's stats API is used, both wait for the same collector tick.
+        let (containers, raw) = tokio::join!(
+            self.list_container_stats_impl(ListContainerStatsRequest {
                 filter: Some(ContainerStatsFilter {
                     pod_sandbox_id: id.clone(),
                     ..Default::default()
                 }),
-            })
-            .await?
-            .stats;
-        let raw = self.docker_stats(&id).await?;
+            }),
+            self.usage(&id)
+        );
+        let (containers, raw) = (containers?.stats, raw?);
         let ts = now_nanos();
         let sum = |f: &dyn Fn(&ContainerStats) -> u64| containers.iter().map(f).sum::<u64>();
-        let pause_cpu = raw
-            .cpu_stats
-            .as_ref()
-            .and_then(|c| c.cpu_usage.as_ref())
-            .and_then(|u| u.total_usage)
-            .unwrap_or(0);
+        let pause_cpu = raw.cpu_total;
         let cpu = pause_cpu
             + sum(&|c| {
                 c.cpu
@@ -314,7 +411,7 @@ impl DockerRuntime {
                 .and_then(|c| c.usage_nano_cores)
                 .map_or(0, |v| v.value)
         });
-        let (pause_ws, pause_usage, _) = working_set(&raw);
+        let (pause_ws, pause_usage) = (raw.working_set, raw.usage);
         let ws = pause_ws
             + sum(&|c| {
                 c.memory
@@ -331,15 +428,13 @@ impl DockerRuntime {
             });
         let interfaces: Vec<NetworkInterfaceUsage> = raw
             .networks
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(name, n)| NetworkInterfaceUsage {
-                name,
-                rx_bytes: u64v(n.rx_bytes.unwrap_or(0)),
-                rx_errors: u64v(n.rx_errors.unwrap_or(0)),
-                tx_bytes: u64v(n.tx_bytes.unwrap_or(0)),
-                tx_errors: u64v(n.tx_errors.unwrap_or(0)),
+            .iter()
+            .map(|(name, rx, rx_err, tx, tx_err)| NetworkInterfaceUsage {
+                name: name.clone(),
+                rx_bytes: u64v(*rx),
+                rx_errors: u64v(*rx_err),
+                tx_bytes: u64v(*tx),
+                tx_errors: u64v(*tx_err),
             })
             .collect();
         let docker_labels = pause.labels.clone().unwrap_or_default();
@@ -349,7 +444,7 @@ impl DockerRuntime {
             .as_ref()
             .and_then(|n| n.first())
             .and_then(|n| labels::parse_sandbox_name(n).ok());
-        let processes = raw.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0);
+        let processes = raw.pids.unwrap_or(0);
         Ok(PodSandboxStats {
             attributes: Some(PodSandboxAttributes {
                 id,
