@@ -452,7 +452,19 @@ impl DockerRuntime {
         &self,
         request: RemovePodSandboxRequest,
     ) -> Result<RemovePodSandboxResponse> {
-        let inspect = match self.inspect_sandbox(&request.pod_sandbox_id).await {
+        // With a full ID, the sandbox and its containers are looked up at once (one round
+        // trip instead of two); a short ID is resolved by the inspect first.
+        let full_id = request.pod_sandbox_id.len() == 64;
+        let (inspect, listed) = if full_id {
+            let (i, l) = tokio::join!(
+                self.inspect_sandbox(&request.pod_sandbox_id),
+                self.containers_of(&request.pod_sandbox_id)
+            );
+            (i, Some(l))
+        } else {
+            (self.inspect_sandbox(&request.pod_sandbox_id).await, None)
+        };
+        let inspect = match inspect {
             Ok(inspect) => inspect,
             // Removing what is gone is success (the kubelet retries removals).
             Err(e) if e.is_not_found() => {
@@ -464,7 +476,11 @@ impl DockerRuntime {
             Err(e) => return Err(e),
         };
         let id = inspect.id.clone().unwrap_or_default();
-        for c in self.containers_of(&id).await? {
+        let containers = match listed {
+            Some(listed) => listed?,
+            None => self.containers_of(&id).await?,
+        };
+        for c in containers {
             if let Some(cid) = c.id {
                 self.remove_docker_container(&cid).await?;
             }
