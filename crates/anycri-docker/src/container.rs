@@ -11,9 +11,7 @@ use bollard::{
         ContainerCreateBody, ContainerInspectResponse, ContainerSummaryStateEnum,
         ContainerUpdateBody, DeviceMapping, HostConfig,
     },
-    query_parameters::{
-        CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    },
+    query_parameters::{CreateContainerOptionsBuilder, InspectContainerOptions},
 };
 
 use crate::{DockerRuntime, error::docker_error, labels, sandbox::rfc3339_nanos};
@@ -424,19 +422,7 @@ impl DockerRuntime {
 
     /// Resume the log writers of running containers (after the shim restarted).
     pub(crate) async fn resume_logging(&self) {
-        let filters = HashMap::from([
-            ("label", vec![labels::type_filter(labels::TYPE_CONTAINER)]),
-            ("status", vec!["running".to_owned()]),
-        ]);
-        let Ok(running) = self
-            .docker()
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-        else {
+        let Ok(running) = self.list_kind(labels::TYPE_CONTAINER, [], "", true).await else {
             return;
         };
         for c in running {
@@ -488,34 +474,22 @@ impl DockerRuntime {
         request: ListContainersRequest,
     ) -> Result<ListContainersResponse> {
         let filter = request.filter.unwrap_or_default();
-        let mut label_filters = vec![labels::type_filter(labels::TYPE_CONTAINER)];
-        label_filters.extend(
-            filter
-                .label_selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}")),
-        );
-        if !filter.pod_sandbox_id.is_empty() && filter.pod_sandbox_id.len() == 64 {
-            label_filters.push(format!(
+        let mut selector: Vec<String> = filter
+            .label_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        // A full sandbox ID filters in Docker; a prefix is matched below.
+        if filter.pod_sandbox_id.len() == 64 {
+            selector.push(format!(
                 "{}={}",
                 labels::SANDBOX_ID_LABEL,
                 filter.pod_sandbox_id
             ));
         }
-        let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label_filters)]);
-        if !filter.id.is_empty() {
-            filters.insert("id", vec![filter.id.clone()]);
-        }
         let summaries = self
-            .docker()
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| docker_error("listing containers", e))?;
+            .list_kind(labels::TYPE_CONTAINER, selector, &filter.id, false)
+            .await?;
         let want_state = filter.state.map(|s| s.state);
         let mut containers: Vec<Container> = summaries
             .into_iter()

@@ -364,24 +364,41 @@ impl DockerRuntime {
         Ok(RunPodSandboxResponse { pod_sandbox_id: id })
     }
 
+    /// The shim's Docker containers of `kind` ([`labels::TYPE_SANDBOX`] or
+    /// [`labels::TYPE_CONTAINER`]) carrying every label in `with_labels` (`key=value`), whose
+    /// ID starts with `id` (when not empty), only running ones when `running_only`: one Docker
+    /// list call, whatever the filter.
+    pub(crate) async fn list_kind(
+        &self,
+        kind: &str,
+        with_labels: impl IntoIterator<Item = String>,
+        id: &str,
+        running_only: bool,
+    ) -> Result<Vec<ContainerSummary>> {
+        let mut label = vec![labels::type_filter(kind)];
+        label.extend(with_labels);
+        let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label)]);
+        if !id.is_empty() {
+            filters.insert("id", vec![id.to_owned()]);
+        }
+        if running_only {
+            filters.insert("status", vec!["running".to_owned()]);
+        }
+        let options = ListContainersOptionsBuilder::default()
+            .all(!running_only)
+            .filters(&filters)
+            .build();
+        self.docker()
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| docker_error(format!("listing {kind} containers"), e))
+    }
+
     /// The shim's containers (not sandboxes) of a sandbox.
     pub(crate) async fn containers_of(&self, sandbox_id: &str) -> Result<Vec<ContainerSummary>> {
-        let filters = HashMap::from([(
-            "label",
-            vec![
-                labels::type_filter(labels::TYPE_CONTAINER),
-                format!("{}={sandbox_id}", labels::SANDBOX_ID_LABEL),
-            ],
-        )]);
-        self.docker()
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
+        let label = format!("{}={sandbox_id}", labels::SANDBOX_ID_LABEL);
+        self.list_kind(labels::TYPE_CONTAINER, [label], "", false)
             .await
-            .map_err(|e| docker_error("listing containers", e))
     }
 
     pub(crate) async fn stop_pod_sandbox_impl(
@@ -600,27 +617,13 @@ impl DockerRuntime {
         request: ListPodSandboxRequest,
     ) -> Result<ListPodSandboxResponse> {
         let filter = request.filter.unwrap_or_default();
-        let mut label_filters = vec![labels::type_filter(labels::TYPE_SANDBOX)];
-        label_filters.extend(
-            filter
-                .label_selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}")),
-        );
-        let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label_filters)]);
-        if !filter.id.is_empty() {
-            filters.insert("id", vec![filter.id.clone()]);
-        }
+        let selector = filter
+            .label_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"));
         let summaries = self
-            .docker()
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| docker_error("listing pod sandboxes", e))?;
+            .list_kind(labels::TYPE_SANDBOX, selector, &filter.id, false)
+            .await?;
         let want_state = filter.state.map(|s| s.state);
         let mut items: Vec<PodSandbox> = summaries
             .into_iter()

@@ -19,9 +19,7 @@ use std::{
 use anycri_core::{Error, Result, api::*};
 use bollard::{
     models::{ContainerStatsResponse as DockerStats, ContainerSummary},
-    query_parameters::{
-        InspectContainerOptionsBuilder, ListContainersOptionsBuilder, StatsOptionsBuilder,
-    },
+    query_parameters::{InspectContainerOptionsBuilder, StatsOptionsBuilder},
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -300,29 +298,6 @@ impl DockerRuntime {
         })
     }
 
-    async fn list_running(
-        &self,
-        kind: &str,
-        extra: Vec<String>,
-        id: &str,
-    ) -> Result<Vec<ContainerSummary>> {
-        let mut label = vec![labels::type_filter(kind)];
-        label.extend(extra);
-        let mut filters: HashMap<&str, Vec<String>> =
-            HashMap::from([("label", label), ("status", vec!["running".to_owned()])]);
-        if !id.is_empty() {
-            filters.insert("id", vec![id.to_owned()]);
-        }
-        self.docker()
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| docker_error("listing containers", e))
-    }
-
     pub(crate) async fn container_stats_impl(
         &self,
         request: ContainerStatsRequest,
@@ -354,7 +329,7 @@ impl DockerRuntime {
             extra.push(format!("{}={}", labels::SANDBOX_ID_LABEL, f.pod_sandbox_id));
         }
         let running = self
-            .list_running(labels::TYPE_CONTAINER, extra, &f.id)
+            .list_kind(labels::TYPE_CONTAINER, extra, &f.id, true)
             .await?;
         let running: Vec<_> = running
             .into_iter()
@@ -513,13 +488,13 @@ impl DockerRuntime {
         request: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse> {
         let f = request.filter.unwrap_or_default();
-        let extra = f
+        let extra: Vec<String> = f
             .label_selector
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let pauses = self
-            .list_running(labels::TYPE_SANDBOX, extra, &f.id)
+            .list_kind(labels::TYPE_SANDBOX, extra, &f.id, true)
             .await?;
         let stats = futures::stream::iter(pauses.into_iter().map(|p| {
             let this = self.clone();
