@@ -35,6 +35,7 @@
 //! cargo bench --bench docker_shim -- ContainerStatus   # one group
 //! ```
 
+use anycri_testenv::env_value;
 use std::{
     collections::HashMap,
     hint::black_box,
@@ -74,22 +75,6 @@ const STATS_CONTAINERS: usize = 20;
 const PAUSE_STOP_GRACE: i32 = 10;
 /// Pause after each lifecycle iteration's cleanup (untimed).
 const SETTLE: Duration = Duration::from_millis(50);
-
-/// The values `scripts/runtime-env up` printed, from the environment or its env file (as in
-/// `tests/common`).
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-}
 
 fn bench_labels() -> HashMap<String, String> {
     HashMap::from([(LABEL_KEY.to_string(), LABEL_VALUE.to_string())])

@@ -23,6 +23,7 @@
 //! cargo bench --bench overhead -- --warm-up-time 2 --measurement-time 10
 //! ```
 
+use anycri_testenv::env_value;
 use std::{collections::HashMap, hint::black_box, path::PathBuf, sync::Arc, time::Duration};
 
 use anycri::{
@@ -42,22 +43,6 @@ use tonic::transport::{Channel, Endpoint, Uri};
 const BENCH_LABEL_KEY: &str = "anycri.bench";
 const BENCH_LABEL_VALUE: &str = "overhead";
 const CONTAINERS: usize = 50;
-
-/// The values `scripts/runtime-env up` printed, from the environment or its env file (as in
-/// `tests/common`).
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-}
 
 /// A raw tonic channel to the socket, built the way `anycri-grpc`'s transport builds its own.
 async fn raw_channel(endpoint: &str) -> Result<Channel, Box<dyn std::error::Error>> {

@@ -15,6 +15,7 @@
 //! exits successfully. Everything it creates is labelled `anycri.bench=shim_churn` and
 //! removed at the end, also after a failure.
 
+use anycri_testenv::env_value;
 use std::{collections::HashMap, path::PathBuf, time::Instant};
 
 use anycri::{
@@ -29,21 +30,6 @@ use anycri::{
 const LABEL_KEY: &str = "anycri.bench";
 const LABEL_VALUE: &str = "shim_churn";
 const REPORT_EVERY: usize = 100;
-
-/// The values `scripts/runtime-env up` printed, from the environment or its env file.
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-}
 
 /// `VmRSS` and `VmHWM` of this process, in KiB.
 fn rss_kib() -> (u64, u64) {

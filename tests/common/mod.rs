@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub use anycri_testenv::{env_value, skip_or_fail};
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anycri::{
@@ -29,29 +30,6 @@ pub struct Target {
 }
 
 pub const RUN_LABEL_KEY: &str = "anycri.test/run";
-
-/// The values `scripts/runtime-env up` printed, from the environment or its env file.
-pub fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-}
-
-/// Skip (print why) or, under `ANYCRI_REQUIRE_LIVE=1`, fail.
-pub fn skip_or_fail(reason: &str) {
-    if std::env::var("ANYCRI_REQUIRE_LIVE").is_ok_and(|v| v == "1") {
-        panic!("live runtime required (ANYCRI_REQUIRE_LIVE=1) but unavailable: {reason}");
-    }
-    eprintln!("SKIPPED: {reason} (start it with `scripts/runtime-env up`)");
-}
 
 fn run_label() -> String {
     format!("{}-{}", std::process::id(), anycri::builders::new_uid())

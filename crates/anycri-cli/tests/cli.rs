@@ -2,6 +2,7 @@
 //! against the live containerd from `scripts/runtime-env` (exec, logs, ps, rmp). The live part
 //! skips with a reason without containerd, and fails under ANYCRI_REQUIRE_LIVE=1.
 
+use anycri_testenv::env_value;
 use std::{process::Command, time::Duration};
 
 use anycri::{
@@ -62,20 +63,6 @@ fn errors_are_one_line_with_a_non_zero_exit() {
             "{args:?}: {err}"
         );
     }
-}
-
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(std::path::Path::new(&dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

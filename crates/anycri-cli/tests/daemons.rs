@@ -2,6 +2,7 @@
 //! `GrpcRuntime`: a pod survives a restart of the shim process; the proxy forwards to
 //! containerd and counts every call in its metrics. Needs `scripts/runtime-env up`.
 
+use anycri_testenv::env_value;
 use std::{
     process::{Child, Command, Stdio},
     time::Duration,
@@ -10,20 +11,6 @@ use std::{
 use anycri::{
     ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*,
 };
-
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(std::path::Path::new(&dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().to_owned())
-}
 
 fn live(key: &str) -> Option<String> {
     let v = env_value(key);

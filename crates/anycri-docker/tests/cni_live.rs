@@ -5,10 +5,11 @@
 //! checkpoint or half-made network behind. Skips with a printed reason when Docker or the
 //! plugins are unavailable, or fails under `ANYCRI_REQUIRE_LIVE=1`.
 
+use anycri_testenv::{env_value, skip_or_fail};
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    path::{Path, PathBuf},
+    path::Path,
     time::Duration,
 };
 
@@ -21,29 +22,6 @@ const NETWORK: &str = "anycri-cnit";
 const HOST_PORT: i32 = 18181;
 const CNI_BIN: &str = "/usr/lib/cni";
 const TEST_LABEL: &str = "anycri-cni-live";
-
-/// A value `scripts/runtime-env up` printed: from the environment, else its env file.
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-}
-
-/// Skip (print why) or, under `ANYCRI_REQUIRE_LIVE=1`, fail.
-fn skip_or_fail(reason: &str) {
-    if std::env::var("ANYCRI_REQUIRE_LIVE").is_ok_and(|v| v == "1") {
-        panic!("live Docker with CNI required (ANYCRI_REQUIRE_LIVE=1) but unavailable: {reason}");
-    }
-    eprintln!("SKIPPED: {reason} (start Docker with `scripts/runtime-env up`)");
-}
 
 struct Env {
     endpoint: String,

@@ -3,36 +3,13 @@
 //! removal, pull and reference errors, filesystem info. Skips with a printed reason when Docker
 //! is not available, or fails under `ANYCRI_REQUIRE_LIVE=1`.
 
-use std::path::PathBuf;
+use anycri_testenv::{env_value, skip_or_fail};
 
 use anycri_core::{Error, ErrorKind, ImageService, api::*};
 use anycri_docker::DockerRuntime;
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, TagImageOptionsBuilder,
 };
-
-/// A value `scripts/runtime-env up` printed: from the environment, else its env file.
-fn env_value(key: &str) -> Option<String> {
-    if let Ok(v) = std::env::var(key)
-        && !v.is_empty()
-    {
-        return Some(v);
-    }
-    let dir = std::env::var("ANYCRI_ENV_DIR").unwrap_or_else(|_| "/var/tmp/anycri-env".into());
-    let text = std::fs::read_to_string(PathBuf::from(dir).join("env")).ok()?;
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-}
-
-/// Skip (print why) or, under `ANYCRI_REQUIRE_LIVE=1`, fail.
-fn skip_or_fail(reason: &str) {
-    if std::env::var("ANYCRI_REQUIRE_LIVE").is_ok_and(|v| v == "1") {
-        panic!("live Docker required (ANYCRI_REQUIRE_LIVE=1) but unavailable: {reason}");
-    }
-    eprintln!("SKIPPED: {reason} (start it with `scripts/runtime-env up`)");
-}
 
 struct Live {
     rt: DockerRuntime,
