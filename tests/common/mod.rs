@@ -224,6 +224,10 @@ where
     let target = Arc::new(target);
     let result = tokio::spawn(check(target.clone())).await;
     target.cleanup().await;
+    // The fake's log files live in a temporary directory of this test process.
+    if target.name == "fake" {
+        let _ = std::fs::remove_dir_all(&target.log_dir);
+    }
     if let Err(e) = result {
         std::panic::resume_unwind(e.into_panic());
     }
