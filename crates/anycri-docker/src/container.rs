@@ -160,23 +160,8 @@ impl DockerRuntime {
 
     /// Inspect a shim container; NotFound when unknown or a sandbox.
     pub(crate) async fn inspect_container(&self, id: &str) -> Result<ContainerInspectResponse> {
-        if id.is_empty() {
-            return Err(Error::invalid_argument("container_id must not be empty"));
-        }
-        let inspect = self
-            .docker()
-            .inspect_container(id, None::<InspectContainerOptions>)
+        self.inspect_kind(id, labels::TYPE_CONTAINER, "container_id", "container")
             .await
-            .map_err(|e| docker_error(format!("container {id}"), e))?;
-        let kind = inspect
-            .config
-            .as_ref()
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(labels::TYPE_LABEL));
-        if kind.map(String::as_str) != Some(labels::TYPE_CONTAINER) {
-            return Err(Error::not_found(format!("container {id} not found")));
-        }
-        Ok(inspect)
     }
 
     pub(crate) async fn create_container_impl(

@@ -166,26 +166,43 @@ fn protocol_name(p: i32) -> &'static str {
 }
 
 impl DockerRuntime {
-    /// Inspect a pause container; NotFound when `id` is unknown or not a sandbox.
-    pub(crate) async fn inspect_sandbox(&self, id: &str) -> Result<ContainerInspectResponse> {
+    /// Inspect a Docker container that must be the shim's object of `kind`
+    /// ([`labels::TYPE_SANDBOX`] or [`labels::TYPE_CONTAINER`]): InvalidArgument naming
+    /// `field` for an empty ID, NotFound (`"<what> <id> not found"`) when unknown or of
+    /// another kind.
+    pub(crate) async fn inspect_kind(
+        &self,
+        id: &str,
+        kind: &str,
+        field: &str,
+        what: &str,
+    ) -> Result<ContainerInspectResponse> {
         if id.is_empty() {
-            return Err(Error::invalid_argument("pod_sandbox_id must not be empty"));
+            return Err(Error::invalid_argument(format!(
+                "{field} must not be empty"
+            )));
         }
         let inspect = self
             .docker()
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
-            .map_err(|e| docker_error(format!("pod sandbox {id}"), e))?;
-        let is_sandbox = inspect
+            .map_err(|e| docker_error(format!("{what} {id}"), e))?;
+        let is_kind = inspect
             .config
             .as_ref()
             .and_then(|c| c.labels.as_ref())
             .and_then(|l| l.get(labels::TYPE_LABEL))
-            .is_some_and(|t| t == labels::TYPE_SANDBOX);
-        if !is_sandbox {
-            return Err(Error::not_found(format!("pod sandbox {id} not found")));
+            .is_some_and(|t| t == kind);
+        if !is_kind {
+            return Err(Error::not_found(format!("{what} {id} not found")));
         }
         Ok(inspect)
+    }
+
+    /// Inspect a pause container; NotFound when `id` is unknown or not a sandbox.
+    pub(crate) async fn inspect_sandbox(&self, id: &str) -> Result<ContainerInspectResponse> {
+        self.inspect_kind(id, labels::TYPE_SANDBOX, "pod_sandbox_id", "pod sandbox")
+            .await
     }
 
     pub(crate) async fn sandbox_exists(&self, id: &str) -> Result<()> {
