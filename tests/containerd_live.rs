@@ -24,6 +24,7 @@ live!(
     images,
     not_found,
     pod_sandbox_stats,
+    follow_log,
 );
 
 /// The receive limit is the client's: a response larger than it is refused with a clear

@@ -25,4 +25,5 @@ live!(
     images,
     not_found,
     pod_sandbox_stats,
+    follow_log,
 );

@@ -131,6 +131,12 @@ enum Command {
         /// Show timestamps.
         #[arg(short = 't', long)]
         timestamps: bool,
+        /// Keep printing new lines until the container exits (rotation is followed).
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N lines already in the log.
+        #[arg(long)]
+        tail: Option<usize>,
         /// Container ID.
         id: String,
     },
@@ -454,8 +460,21 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
             std::io::stderr().write_all(&out.stderr).ok();
             return Ok(out.exit_code);
         }
-        Command::Logs { timestamps, id } => {
-            for line in rt.read_container_log(&id).await? {
+        Command::Logs {
+            timestamps,
+            follow,
+            tail,
+            id,
+        } => {
+            use futures::StreamExt as _;
+            let options = anycri::FollowOptions {
+                tail,
+                follow,
+                ..Default::default()
+            };
+            let mut lines = anycri::follow_container_log(rt.as_ref(), &id, options).await?;
+            while let Some(line) = lines.next().await {
+                let line = line?;
                 let text = if timestamps {
                     format!("{} {}", line.timestamp, line.content)
                 } else {

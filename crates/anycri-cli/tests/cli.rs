@@ -148,6 +148,48 @@ async fn drives_containerd() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             assert_eq!(logged, "line-one\n");
+
+            // logs -f prints what is there, waits, and ends when the container stops.
+            let mut follower = Command::new(env!("CARGO_BIN_EXE_anycri"))
+                .args(["-r", &endpoint, "logs", "-f", "--tail", "5", &cid])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("run anycri logs -f");
+            let mut reader = std::io::BufReader::new(follower.stdout.take().unwrap());
+            let (first, reader) = tokio::task::spawn_blocking(move || {
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                (line, reader)
+            })
+            .await
+            .unwrap();
+            assert_eq!(first, "line-one\n");
+            assert!(
+                follower.try_wait().unwrap().is_none(),
+                "logs -f ended while the container runs"
+            );
+            rt.stop_container(anycri::api::StopContainerRequest {
+                container_id: cid.clone(),
+                timeout: 0,
+            })
+            .await
+            .unwrap();
+            // A hang guard, not a timing check: a follower that never ends fails the test.
+            let mut status = None;
+            for _ in 0..600 {
+                status = follower.try_wait().unwrap();
+                if status.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let Some(status) = status else {
+                follower.kill().ok();
+                panic!("logs -f did not end after the container stopped");
+            };
+            assert!(status.success(), "{status}");
+            let rest = std::io::read_to_string(reader).unwrap();
+            assert_eq!(rest, "", "nothing more was logged");
             let (code, out, _) = tokio::task::spawn_blocking({
                 let (e, p) = (endpoint.clone(), pod_id.clone());
                 move || anycri(&["-r", &e, "rmp", &p])
