@@ -1,0 +1,763 @@
+//! Drives `SpdySession::server` with an independent SPDY/3.1 client written here from the
+//! spec: frames are assembled byte by byte and header blocks are built and (de)compressed with
+//! this file's own zlib contexts — nothing of the crate's codec is used on the client side.
+//! The only shared piece is the SPDY/3 dictionary, whose checksum the crate's unit tests pin
+//! against an independent implementation's copy (and which this file checks again through the
+//! DICTID of the server's first header block).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anycri_spdy::k8s::{self, ExitStatus, ExpectedStreams, RemoteCommandProtocol};
+use anycri_spdy::{Headers, SpdySession, spdy3_dictionary};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+/// Guard against a hang turning into a stuck test run; not a performance assertion.
+const HANG_GUARD: Duration = Duration::from_secs(20);
+
+const SYN_STREAM: u16 = 1;
+const SYN_REPLY: u16 = 2;
+const RST_STREAM: u16 = 3;
+const PING: u16 = 6;
+const GOAWAY: u16 = 7;
+
+#[derive(Debug)]
+enum Rx {
+    Control {
+        kind: u16,
+        flags: u8,
+        payload: Vec<u8>,
+    },
+    Data {
+        stream: u32,
+        fin: bool,
+        data: Vec<u8>,
+    },
+}
+
+struct RawClient {
+    io: DuplexStream,
+    deflate: Compress,
+    inflate: Decompress,
+    /// Data received per stream, and which streams the server finished.
+    data: HashMap<u32, Vec<u8>>,
+    fins: Vec<u32>,
+    replies: Vec<u32>,
+    resets: Vec<(u32, u32)>,
+    pings: Vec<u32>,
+    goaway: Option<(u32, u32)>,
+    dict_id: Option<u32>,
+}
+
+fn be32(v: u32) -> [u8; 4] {
+    v.to_be_bytes()
+}
+
+impl RawClient {
+    fn new(io: DuplexStream) -> Self {
+        let mut deflate = Compress::new(Compression::best(), true);
+        deflate.set_dictionary(spdy3_dictionary()).unwrap();
+        Self {
+            io,
+            deflate,
+            inflate: Decompress::new(true),
+            data: HashMap::new(),
+            fins: Vec::new(),
+            replies: Vec::new(),
+            resets: Vec::new(),
+            pings: Vec::new(),
+            goaway: None,
+            dict_id: None,
+        }
+    }
+
+    /// A name/value block per SPDY/3 section 2.6.10, compressed and sync-flushed.
+    fn header_block(&mut self, pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&be32(pairs.len() as u32));
+        for (name, value) in pairs {
+            raw.extend_from_slice(&be32(name.len() as u32));
+            raw.extend_from_slice(name.as_bytes());
+            raw.extend_from_slice(&be32(value.len() as u32));
+            raw.extend_from_slice(value.as_bytes());
+        }
+        let mut out = Vec::with_capacity(raw.len() + 1024);
+        let before = self.deflate.total_in();
+        self.deflate
+            .compress_vec(&raw, &mut out, FlushCompress::Sync)
+            .unwrap();
+        assert_eq!(self.deflate.total_in() - before, raw.len() as u64);
+        assert!(out.len() < out.capacity(), "output buffer was large enough");
+        out
+    }
+
+    fn control(kind: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x80, 0x03, (kind >> 8) as u8, kind as u8, flags];
+        f.extend_from_slice(&be32(payload.len() as u32)[1..]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.io.write_all(bytes).await.unwrap();
+    }
+
+    async fn syn_stream(&mut self, id: u32, pairs: &[(&str, &str)], fin: bool) {
+        let block = self.header_block(pairs);
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&be32(id));
+        payload.extend_from_slice(&be32(0));
+        payload.push(0); // priority 0
+        payload.push(0); // slot
+        payload.extend_from_slice(&block);
+        let frame = Self::control(SYN_STREAM, u8::from(fin), &payload);
+        self.send(&frame).await;
+    }
+
+    async fn data(&mut self, id: u32, fin: bool, data: &[u8]) {
+        let mut f = be32(id).to_vec();
+        f.push(u8::from(fin));
+        f.extend_from_slice(&be32(data.len() as u32)[1..]);
+        f.extend_from_slice(data);
+        self.send(&f).await;
+    }
+
+    async fn ping(&mut self, id: u32) {
+        let frame = Self::control(PING, 0, &be32(id));
+        self.send(&frame).await;
+    }
+
+    async fn rst(&mut self, id: u32, status: u32) {
+        let frame = Self::control(RST_STREAM, 0, &[be32(id), be32(status)].concat());
+        self.send(&frame).await;
+    }
+
+    /// Reads one frame; `None` at EOF.
+    async fn read_frame(&mut self) -> Option<Rx> {
+        let mut head = [0u8; 8];
+        match self.io.read_exact(&mut head).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(e) => panic!("read: {e}"),
+        }
+        let len = u32::from_be_bytes([0, head[5], head[6], head[7]]) as usize;
+        let mut payload = vec![0u8; len];
+        self.io.read_exact(&mut payload).await.unwrap();
+        if head[0] & 0x80 != 0 {
+            assert_eq!(
+                u16::from_be_bytes([head[0] & 0x7f, head[1]]),
+                3,
+                "version 3"
+            );
+            Some(Rx::Control {
+                kind: u16::from_be_bytes([head[2], head[3]]),
+                flags: head[4],
+                payload,
+            })
+        } else {
+            Some(Rx::Data {
+                stream: u32::from_be_bytes(head[..4].try_into().unwrap()),
+                fin: head[4] & 1 != 0,
+                data: payload,
+            })
+        }
+    }
+
+    fn inflate_block(&mut self, compressed: &[u8]) -> Vec<(String, String)> {
+        if self.dict_id.is_none() {
+            // zlib header: CMF, FLG with FDICT, then DICTID.
+            assert_eq!(
+                compressed[1] & 0x20,
+                0x20,
+                "server primes zlib with a dictionary"
+            );
+            self.dict_id = Some(u32::from_be_bytes(compressed[2..6].try_into().unwrap()));
+        }
+        let mut out = Vec::with_capacity(64 * 1024);
+        let mut pos = 0;
+        loop {
+            let before = self.inflate.total_in();
+            match self
+                .inflate
+                .decompress_vec(&compressed[pos..], &mut out, FlushDecompress::Sync)
+            {
+                Ok(_) => {
+                    pos += (self.inflate.total_in() - before) as usize;
+                    if pos == compressed.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.needs_dictionary().is_some() => {
+                    pos += (self.inflate.total_in() - before) as usize;
+                    self.inflate.set_dictionary(spdy3_dictionary()).unwrap();
+                }
+                Err(e) => panic!("server header block does not inflate: {e}"),
+            }
+        }
+        let mut p = &out[..];
+        let mut take = |n: usize| {
+            let (a, b) = p.split_at(n);
+            p = b;
+            a.to_vec()
+        };
+        let count = u32::from_be_bytes(take(4).try_into().unwrap());
+        let mut pairs = Vec::new();
+        for _ in 0..count {
+            let n = u32::from_be_bytes(take(4).try_into().unwrap()) as usize;
+            let name = String::from_utf8(take(n)).unwrap();
+            let n = u32::from_be_bytes(take(4).try_into().unwrap()) as usize;
+            let value = String::from_utf8(take(n)).unwrap();
+            pairs.push((name, value));
+        }
+        pairs
+    }
+
+    /// Reads and records one frame; false at EOF.
+    async fn pump(&mut self) -> bool {
+        let Some(frame) = self.read_frame().await else {
+            return false;
+        };
+        match frame {
+            Rx::Data { stream, fin, data } => {
+                self.data
+                    .entry(stream)
+                    .or_default()
+                    .extend_from_slice(&data);
+                if fin {
+                    self.fins.push(stream);
+                }
+            }
+            Rx::Control {
+                kind: SYN_REPLY,
+                flags,
+                payload,
+            } => {
+                let id = u32::from_be_bytes(payload[..4].try_into().unwrap());
+                let headers = self.inflate_block(&payload[4..]);
+                assert!(headers.is_empty(), "kubelet-style empty reply: {headers:?}");
+                self.replies.push(id);
+                if flags & 1 != 0 {
+                    self.fins.push(id);
+                }
+            }
+            Rx::Control {
+                kind: RST_STREAM,
+                payload,
+                ..
+            } => {
+                let id = u32::from_be_bytes(payload[..4].try_into().unwrap());
+                let status = u32::from_be_bytes(payload[4..8].try_into().unwrap());
+                self.resets.push((id, status));
+            }
+            Rx::Control {
+                kind: PING,
+                payload,
+                ..
+            } => {
+                self.pings
+                    .push(u32::from_be_bytes(payload[..4].try_into().unwrap()));
+            }
+            Rx::Control {
+                kind: GOAWAY,
+                payload,
+                ..
+            } => {
+                assert_eq!(payload.len(), 8);
+                self.goaway = Some((
+                    u32::from_be_bytes(payload[..4].try_into().unwrap()),
+                    u32::from_be_bytes(payload[4..8].try_into().unwrap()),
+                ));
+            }
+            Rx::Control { .. } => {} // WINDOW_UPDATE, SETTINGS: allowed, not needed here
+        }
+        true
+    }
+
+    async fn pump_until(&mut self, what: &str, mut done: impl FnMut(&Self) -> bool) {
+        while !done(self) {
+            assert!(
+                self.pump().await,
+                "connection ended while waiting for {what}"
+            );
+        }
+    }
+
+    async fn pump_to_eof(&mut self) {
+        while self.pump().await {}
+    }
+}
+
+fn pair() -> (RawClient, DuplexStream) {
+    let (client, server) = tokio::io::duplex(256 * 1024);
+    (RawClient::new(client), server)
+}
+
+#[tokio::test]
+async fn exec_v4_like_kubectl() {
+    let (mut client, server_io) = pair();
+    let server = tokio::spawn(async move {
+        let mut session = SpdySession::server(server_io);
+        let expected = ExpectedStreams {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            tty: false,
+        };
+        let mut streams = k8s::accept_remote_command(
+            &mut session,
+            RemoteCommandProtocol::V4,
+            expected,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert!(streams.resize.is_none());
+        let mut input = Vec::new();
+        streams
+            .stdin
+            .as_mut()
+            .unwrap()
+            .read_to_end(&mut input)
+            .await
+            .unwrap();
+        let stdout = streams.stdout.as_mut().unwrap();
+        stdout.write_all(&input.to_ascii_uppercase()).await.unwrap();
+        streams
+            .stderr
+            .as_mut()
+            .unwrap()
+            .write_all(b"warning\n")
+            .await
+            .unwrap();
+        streams.finish(&ExitStatus::Exited(3)).await.unwrap();
+        session.close().await;
+    });
+    tokio::time::timeout(HANG_GUARD, async {
+        // kubectl's order: error first, then stdin, stdout, stderr.
+        client
+            .syn_stream(1, &[("streamtype", "error")], false)
+            .await;
+        client
+            .syn_stream(3, &[("streamtype", "stdin")], false)
+            .await;
+        client
+            .syn_stream(5, &[("streamtype", "stdout")], false)
+            .await;
+        client
+            .syn_stream(7, &[("streamtype", "stderr")], false)
+            .await;
+        client
+            .pump_until("4 replies", |c| c.replies.len() == 4)
+            .await;
+        assert_eq!(
+            client.dict_id,
+            Some(0xe3c6_a7c2),
+            "SPDY/3 dictionary DICTID"
+        );
+        client.data(3, false, b"hello ").await;
+        client.data(3, true, b"spdy\n").await;
+        client
+            .pump_until("stdout, stderr and error FIN", |c| {
+                [1, 5, 7].iter().all(|id| c.fins.contains(id))
+            })
+            .await;
+        assert_eq!(client.data[&5], b"HELLO SPDY\n");
+        assert_eq!(client.data[&7], b"warning\n");
+        let status: serde_json::Value = serde_json::from_slice(&client.data[&1]).unwrap();
+        assert_eq!(status["status"], "Failure");
+        assert_eq!(status["reason"], "NonZeroExitCode");
+        assert_eq!(status["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(status["details"]["causes"][0]["message"], "3");
+        client.pump_to_eof().await;
+        assert_eq!(
+            client.goaway,
+            Some((7, 0)),
+            "GOAWAY OK naming the last stream"
+        );
+        assert!(
+            client.resets.is_empty(),
+            "no stream was reset: {:?}",
+            client.resets
+        );
+    })
+    .await
+    .expect("exec exchange hung");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn exec_tty_v3_gets_resize_and_plain_text_status() {
+    let (mut client, server_io) = pair();
+    let server = tokio::spawn(async move {
+        let mut session = SpdySession::server(server_io);
+        let expected = ExpectedStreams {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+            tty: true,
+        };
+        let mut streams = k8s::accept_remote_command(
+            &mut session,
+            RemoteCommandProtocol::V3,
+            expected,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert!(streams.stderr.is_none(), "no stderr with a tty");
+        let resize = streams
+            .resize
+            .as_mut()
+            .expect("resize stream on v3 with tty");
+        let mut sizes = Vec::new();
+        while let Some(size) = resize.next().await {
+            sizes.push(size.unwrap());
+        }
+        streams.finish(&ExitStatus::Exited(2)).await.unwrap();
+        session.close().await;
+        sizes
+    });
+    tokio::time::timeout(HANG_GUARD, async {
+        client
+            .syn_stream(1, &[("streamtype", "error")], false)
+            .await;
+        client
+            .syn_stream(3, &[("streamtype", "stdout")], false)
+            .await;
+        client
+            .syn_stream(5, &[("streamtype", "resize")], false)
+            .await;
+        client
+            .pump_until("3 replies", |c| c.replies.len() == 3)
+            .await;
+        // Two messages in one frame, one split across two frames.
+        client
+            .data(5, false, br#"{"Width":80,"Height":24}{"Width":100,"#)
+            .await;
+        client.data(5, true, br#""Height":40}"#).await;
+        client.pump_to_eof().await;
+        assert_eq!(
+            String::from_utf8_lossy(&client.data[&1]),
+            "command terminated with non-zero exit code: exit status 2"
+        );
+    })
+    .await
+    .expect("exec exchange hung");
+    let sizes = server.await.unwrap();
+    assert_eq!(
+        sizes,
+        [
+            k8s::TerminalSize {
+                width: 80,
+                height: 24
+            },
+            k8s::TerminalSize {
+                width: 100,
+                height: 40
+            }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn missing_streams_time_out() {
+    let (mut client, server_io) = pair();
+    let server = tokio::spawn(async move {
+        let mut session = SpdySession::server(server_io);
+        let expected = ExpectedStreams {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            tty: false,
+        };
+        k8s::accept_remote_command(
+            &mut session,
+            RemoteCommandProtocol::V4,
+            expected,
+            Duration::from_millis(200),
+        )
+        .await
+    });
+    client
+        .syn_stream(1, &[("streamtype", "error")], false)
+        .await;
+    let result = tokio::time::timeout(HANG_GUARD, server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(result, Err(anycri_spdy::SpdyError::Timeout(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn port_forward_pairs_streams_and_echoes() {
+    let (mut client, server_io) = pair();
+    let server = tokio::spawn(async move {
+        let session = SpdySession::server(server_io);
+        let mut requests = k8s::accept_port_forward(session, Duration::from_secs(10));
+        let mut seen = Vec::new();
+        let mut tasks = Vec::new();
+        // One task per forwarded connection, as the kubelet does.
+        while let Some(mut req) = requests.next().await {
+            seen.push((req.port, req.request_id.clone()));
+            tasks.push(tokio::spawn(async move {
+                let mut buf = Vec::new();
+                req.data.read_to_end(&mut buf).await.unwrap();
+                if req.port == 81 {
+                    req.fail("error forwarding port 81 to pod p, uid u: refused")
+                        .await
+                        .unwrap();
+                } else {
+                    req.data.write_all(&buf).await.unwrap();
+                    req.finish().await.unwrap();
+                }
+            }));
+            if seen.len() == 2 {
+                break;
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        seen
+    });
+    tokio::time::timeout(HANG_GUARD, async {
+        // Request 0: error then data (kubectl's order). Request 1: data first.
+        client
+            .syn_stream(
+                1,
+                &[
+                    ("streamtype", "error"),
+                    ("port", "8080"),
+                    ("requestid", "0"),
+                ],
+                false,
+            )
+            .await;
+        client
+            .syn_stream(
+                3,
+                &[("streamtype", "data"), ("port", "8080"), ("requestid", "0")],
+                false,
+            )
+            .await;
+        client
+            .syn_stream(
+                5,
+                &[("streamtype", "data"), ("port", "81"), ("requestid", "1")],
+                false,
+            )
+            .await;
+        // A stream without a port header is rejected.
+        client.syn_stream(7, &[("streamtype", "data")], false).await;
+        client
+            .syn_stream(
+                9,
+                &[("streamtype", "error"), ("port", "81"), ("requestid", "1")],
+                false,
+            )
+            .await;
+        client
+            .pump_until("replies and the reset", |c| {
+                c.replies.len() == 4 && !c.resets.is_empty()
+            })
+            .await;
+        assert_eq!(
+            client.replies,
+            [1, 3, 5, 9],
+            "the bad stream is never answered"
+        );
+        client.data(3, true, b"echo me").await;
+        client.data(5, true, b"to 81").await;
+        client
+            .pump_until("all FINs and the reset", |c| {
+                [1, 3, 5, 9].iter().all(|id| c.fins.contains(id)) && !c.resets.is_empty()
+            })
+            .await;
+        assert_eq!(client.data[&3], b"echo me");
+        assert!(
+            client.data.get(&1).is_none_or(|d| d.is_empty()),
+            "no error for request 0"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&client.data[&9]),
+            "error forwarding port 81 to pod p, uid u: refused"
+        );
+        assert_eq!(client.resets, [(7, 5)], "stream 7 reset with CANCEL");
+    })
+    .await
+    .expect("port-forward exchange hung");
+    let mut seen = server.await.unwrap();
+    seen.sort();
+    assert_eq!(seen, [(81, "1".to_string()), (8080, "0".to_string())]);
+}
+
+#[tokio::test]
+async fn pings_are_answered_and_bad_streams_reset_without_ending_the_session() {
+    let (mut client, server_io) = pair();
+    let server = tokio::spawn(async move {
+        let mut session = SpdySession::server(server_io);
+        let mut accepted = Vec::new();
+        while let Some(s) = session.accept().await {
+            accepted.push(s.id());
+        }
+        accepted
+    });
+    tokio::time::timeout(HANG_GUARD, async {
+        client.ping(1).await;
+        client.pump_until("ping echo", |c| c.pings == [1]).await;
+        // A header name in upper case: that stream is reset, the session goes on.
+        client
+            .syn_stream(1, &[("StreamType", "error")], false)
+            .await;
+        // Data on a stream that was never opened.
+        client.data(11, false, b"x").await;
+        // An even (server-side) stream ID from the client.
+        client
+            .syn_stream(2, &[("streamtype", "error")], false)
+            .await;
+        client
+            .syn_stream(3, &[("streamtype", "error")], false)
+            .await;
+        client.ping(3).await;
+        client
+            .pump_until("second ping echo and the reply", |c| {
+                c.pings == [1, 3] && c.replies == [3]
+            })
+            .await;
+        assert_eq!(client.resets, [(1, 1), (11, 2), (2, 1)]);
+        assert_eq!(client.replies, [3]);
+        // A stream ID going backwards ends the session with GOAWAY PROTOCOL_ERROR.
+        client
+            .syn_stream(3, &[("streamtype", "stdin")], false)
+            .await;
+        client.pump_to_eof().await;
+        assert_eq!(client.goaway, Some((3, 1)));
+    })
+    .await
+    .expect("exchange hung");
+    assert_eq!(server.await.unwrap(), [3]);
+}
+
+#[tokio::test]
+async fn garbage_ends_the_session_cleanly() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "HTTP instead of SPDY",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+        ("data frame on stream 0", vec![0, 0, 0, 0, 0, 0, 0, 1, 0]),
+        ("wrong version", vec![0x80, 2, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1]),
+        (
+            "oversized control frame",
+            vec![0x80, 3, 0, 1, 0, 0xff, 0xff, 0xff],
+        ),
+        (
+            "corrupt header block",
+            [
+                &[0x80, 3, 0, 1, 0, 0, 0, 20][..],
+                &be32(1),
+                &be32(0),
+                &[0, 0],
+                b"not zlib!!",
+            ]
+            .concat(),
+        ),
+        (
+            "truncated frame then EOF",
+            vec![0x80, 3, 0, 6, 0, 0, 0, 4, 0],
+        ),
+    ];
+    for (what, bytes) in cases {
+        let (mut client, server_io) = pair();
+        let server = tokio::spawn(async move {
+            let mut session = SpdySession::server(server_io);
+            let accepted = session.accept().await;
+            session.closed().await;
+            (accepted.is_none(), session.close_reason())
+        });
+        tokio::time::timeout(HANG_GUARD, async {
+            client.send(&bytes).await;
+            // The peer stops sending: the HTTP request and the truncated frame stay
+            // incomplete frames, which the session must not wait on forever.
+            client.io.shutdown().await.unwrap();
+            client.pump_to_eof().await;
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{what}: session did not end"));
+        let (no_stream, reason) = server.await.unwrap();
+        assert!(no_stream, "{what}: no stream accepted");
+        assert!(reason.is_some(), "{what}: a close reason");
+        assert_eq!(
+            client.goaway.map(|g| g.1),
+            Some(1),
+            "{what}: GOAWAY PROTOCOL_ERROR"
+        );
+    }
+}
+
+#[tokio::test]
+async fn peer_reset_fails_the_servers_read() {
+    let (mut client, server_io) = pair();
+    let server = tokio::spawn(async move {
+        let mut session = SpdySession::server(server_io);
+        let mut stream = session.accept().await.unwrap();
+        let mut buf = Vec::new();
+        stream.read_to_end(&mut buf).await.unwrap_err().kind()
+    });
+    tokio::time::timeout(HANG_GUARD, async {
+        client
+            .syn_stream(1, &[("streamtype", "stdin")], false)
+            .await;
+        client.pump_until("reply", |c| c.replies == [1]).await;
+        client.rst(1, 5).await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(server.await.unwrap(), std::io::ErrorKind::ConnectionReset);
+}
+
+#[tokio::test]
+async fn crate_client_and_server_talk() {
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let mut server = SpdySession::server(b);
+    let client = SpdySession::client(a);
+    let echo = tokio::spawn(async move {
+        while let Some(mut s) = server.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf).await.unwrap();
+                s.write_all(&buf).await.unwrap();
+                s.shutdown().await.unwrap();
+            });
+        }
+    });
+    tokio::time::timeout(HANG_GUARD, async {
+        client.ping().await.unwrap();
+        // More than the stream buffer and window thresholds, to exercise both.
+        let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut headers = Headers::new();
+        headers.insert("streamType", "data");
+        let stream = client.open_stream(headers, false).await.unwrap();
+        assert_eq!(stream.id(), 1);
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let p = payload.clone();
+        let writer = tokio::spawn(async move {
+            wr.write_all(&p).await.unwrap();
+            wr.shutdown().await.unwrap();
+            wr
+        });
+        let mut back = Vec::new();
+        rd.read_to_end(&mut back).await.unwrap();
+        let _wr = writer.await.unwrap();
+        assert!(back == payload, "echoed bytes differ");
+        client.close().await;
+    })
+    .await
+    .expect("echo hung");
+    echo.await.unwrap();
+}
