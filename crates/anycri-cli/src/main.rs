@@ -177,6 +177,8 @@ enum Command {
     },
     /// A transparent CRI proxy that records every call (tracing spans, optional Prometheus metrics).
     Proxy(daemon::ProxyArgs),
+    /// Run the conformance suite against the runtime (`--runtime-endpoint`, `--image-endpoint`).
+    Conformance(anycri_conformance::cli::ConformanceArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +236,11 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
             kind: ShimKind::Docker(args),
         } => return daemon::shim_docker(args).await.map(|_| 0),
         Command::Proxy(args) => return daemon::proxy(args).await.map(|_| 0),
+        Command::Conformance(mut args) => {
+            args.runtime_endpoint = cli.runtime_endpoint.clone();
+            args.image_endpoint = cli.image_endpoint.clone();
+            return anycri_conformance::cli::run_cli(args).await;
+        }
         _ => {}
     }
     let ctx = connect(&cli).await?;
@@ -528,7 +535,9 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 out!("Stopped sandbox {id}");
             }
         }
-        Command::Shim { .. } | Command::Proxy(_) => unreachable!("served above"),
+        Command::Shim { .. } | Command::Proxy(_) | Command::Conformance(_) => {
+            unreachable!("served above")
+        }
         Command::Rmp { ids } => {
             for id in ids {
                 // An unknown pod is an error here, even though removal itself is idempotent.

@@ -53,6 +53,8 @@ pub(crate) struct StatsCache {
     size_inspects: tokio::sync::Semaphore,
     /// Each running container's init PID and cgroup directories.
     cgroups: Mutex<HashMap<String, (i64, CgroupPaths)>>,
+    /// Docker's root directory, the writable layers' filesystem (as ImageFsInfo names it).
+    root_dir: tokio::sync::OnceCell<String>,
 }
 
 impl StatsCache {
@@ -63,6 +65,7 @@ impl StatsCache {
             cpu: Mutex::new(HashMap::new()),
             size_inspects: tokio::sync::Semaphore::new(CONCURRENCY),
             cgroups: Mutex::new(HashMap::new()),
+            root_dir: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -243,9 +246,28 @@ impl DockerRuntime {
         size
     }
 
+    /// Docker's root directory, asked once; the same default as ImageFsInfo when unknown.
+    async fn root_dir(&self) -> String {
+        self.inner
+            .stats
+            .root_dir
+            .get_or_init(|| async {
+                self.docker()
+                    .info()
+                    .await
+                    .ok()
+                    .and_then(|i| i.docker_root_dir)
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| "/var/lib/docker".to_owned())
+            })
+            .await
+            .clone()
+    }
+
     async fn stats_of(&self, summary: &ContainerSummary) -> Result<ContainerStats> {
         let id = summary.id.clone().unwrap_or_default();
-        let (raw, layer) = tokio::join!(self.usage(&id), self.writable_layer(&id));
+        let (raw, layer, root_dir) =
+            tokio::join!(self.usage(&id), self.writable_layer(&id), self.root_dir());
         let raw = raw?;
         let ts = now_nanos();
         let total = raw.cpu_total;
@@ -289,7 +311,7 @@ impl DockerRuntime {
             writable_layer: Some(FilesystemUsage {
                 timestamp: ts,
                 fs_id: Some(FilesystemIdentifier {
-                    mountpoint: String::new(),
+                    mountpoint: root_dir,
                 }),
                 used_bytes: u64v(layer),
                 inodes_used: None,

@@ -83,6 +83,9 @@ fn sha(seed: &str) -> String {
 #[derive(Debug, Default)]
 pub(crate) struct ImageStore {
     images: Vec<Image>,
+    /// The "registry": every `repo@digest` ever pulled and its image ID, so that a digest
+    /// pulled again after a removal names the same image, as content addressing does.
+    registry: std::collections::HashMap<String, String>,
 }
 
 impl ImageStore {
@@ -118,11 +121,29 @@ impl ImageStore {
 
     pub fn pull(&mut self, reference: &str) -> Result<String> {
         let r = parse_reference(reference)?;
+        // RFC 2606 reserves `.invalid`: no registry there can ever answer.
+        let host = r.repo.split('/').next().unwrap_or_default();
+        if host
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .ends_with(".invalid")
+        {
+            return Err(Error::unavailable(format!(
+                "pulling {reference:?}: registry {host} cannot be reached"
+            )));
+        }
         if let Some(i) = self.find(reference) {
             return Ok(self.images[i].id.clone());
         }
         let (id, digest) = match (&r.tag, &r.digest) {
-            (_, Some(d)) => (sha(&format!("config {}@{d}", r.repo)), d.clone()),
+            (_, Some(d)) => (
+                self.registry
+                    .get(&format!("{}@{d}", r.repo))
+                    .cloned()
+                    .unwrap_or_else(|| sha(&format!("config {}@{d}", r.repo))),
+                d.clone(),
+            ),
             (Some(t), None) => {
                 let content = format!("{}:{t}", r.repo);
                 (
@@ -134,6 +155,7 @@ impl ImageStore {
         };
         let tag = r.tag.as_ref().map(|t| format!("{}:{t}", r.repo));
         let repo_digest = format!("{}@{digest}", r.repo);
+        self.registry.insert(repo_digest.clone(), id.clone());
         match self.images.iter_mut().find(|img| img.id == id) {
             Some(img) => {
                 if let Some(tag) = tag.filter(|t| !img.repo_tags.contains(t)) {
@@ -219,5 +241,8 @@ mod tests {
         s.remove("busybox:1.0");
         assert!(s.status(&id).is_none());
         s.remove("busybox:1.0");
+        // The digest still names the same image after the removal.
+        assert_eq!(s.pull(&digest_ref).unwrap(), id);
+        assert!(s.pull("registry.invalid/x:1").is_err());
     }
 }

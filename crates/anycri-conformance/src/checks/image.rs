@@ -1,0 +1,361 @@
+//! Images: pull by tag, without a tag and by digest, status by every kind of reference,
+//! list counts, removal (by tag, by ID, concurrently), consistency right after pull and
+//! remove, one image ID across every API, and the user from the image config. Checks that
+//! pull or remove images run alone: other checks' images must not change under them.
+
+use std::collections::BTreeSet;
+
+use super::prelude::*;
+
+pub(crate) fn checks() -> Vec<Check> {
+    vec![
+        check!("image::pull_by_tag_and_remove", "an image pulled by tag is in ImageStatus and ListImages at once, and absent from both right after RemoveImage", pull_by_tag)
+            .critest("[k8s.io] Image Manager public image with tag should be pulled and removed")
+            .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
+        check!("image::pull_by_digest", "an image pulled by digest is found by that digest", pull_by_digest)
+            .critest("[k8s.io] Image Manager public image with digest should be pulled and removed")
+            .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
+        check!("image::pull_without_tag", "a reference without a tag means `latest`", pull_without_tag)
+            .critest("[k8s.io] Image Manager public image without tag should be pulled and removed")
+            .needs(&[Need::Image(ImageKind::Untagged)]),
+        check!("image::status_by_every_reference", "ImageStatus finds one image by tag, by ID and by digest", status_by_reference),
+        check!("image::id_consistent_across_apis", "PullImage, ImageStatus, ListImages and the container's status name the same image", id_consistent),
+        check!("image::list_counts", "ListImages grows by one on a pull and shrinks by one on a remove", list_counts)
+            .critest("[k8s.io] Image Manager listImage should get exactly 3 image in the result list")
+            .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
+        check!("image::concurrent_removes", "concurrent RemoveImage calls of one image all succeed (or say NotFound) and the image is gone", concurrent_removes)
+            .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
+        check!("image::remove_by_id_removes_all_tags", "removing an image by ID removes every tag of it", remove_all_tags)
+            .critest("[k8s.io] Image Manager image with multiple tags should be pulled and removed")
+            .needs(&[Need::Image(ImageKind::MultiTag)]).exclusive(),
+        check!("image::status_missing_is_empty", "ImageStatus of an absent image succeeds with no image", status_missing),
+        check!("image::pull_missing_fails", "pulling an image from a registry that cannot exist fails", pull_missing),
+        check!("image::user_from_config", "a container runs as the image's USER uid, and ImageStatus reports it", user_uid)
+            .critest("[k8s.io] Image Manager should support image with user")
+            .needs(&[Need::Processes, Need::Image(ImageKind::User)]),
+        check!("image::user_group_from_config", "a container runs as the image's USER uid:gid", user_group)
+            .needs(&[Need::Processes, Need::Image(ImageKind::UserGroup)]),
+        check!("image::named_user_from_config", "a container runs as the image's USER name, and ImageStatus reports the name", named_user)
+            .needs(&[Need::Processes, Need::Image(ImageKind::NamedUser)]),
+    ]
+}
+
+fn spec(image: &str) -> Option<ImageSpec> {
+    Some(ImageSpec {
+        image: image.to_owned(),
+        ..Default::default()
+    })
+}
+
+async fn status(t: &TestContext, image: &str) -> Result<Option<Image>, Failure> {
+    t.img()
+        .find_image(image)
+        .await
+        .step(&format!("ImageStatus {image}"))
+}
+
+async fn pull(t: &TestContext, image: &str) -> Result<String, Failure> {
+    Ok(t.img()
+        .pull_image(PullImageRequest {
+            image: spec(image),
+            auth: None,
+            sandbox_config: None,
+        })
+        .await
+        .step(&format!("PullImage {image}"))?
+        .image_ref)
+}
+
+async fn remove(t: &TestContext, image: &str) -> CheckResult {
+    t.img()
+        .remove_image(RemoveImageRequest { image: spec(image) })
+        .await
+        .step(&format!("RemoveImage {image}"))?;
+    Ok(())
+}
+
+async fn listed_ids(t: &TestContext) -> Result<Vec<String>, Failure> {
+    Ok(t.img()
+        .list_images(ListImagesRequest::default())
+        .await
+        .step("ListImages")?
+        .images
+        .into_iter()
+        .map(|i| i.id)
+        .collect())
+}
+
+fn pull_image(t: &TestContext) -> String {
+    t.images().pull.clone().unwrap_or_default()
+}
+
+async fn pull_by_tag(t: TestContext) -> CheckResult {
+    let image = pull_image(&t);
+    t.img()
+        .remove_image_if_present(&image)
+        .await
+        .step("removing leftovers")?;
+    pull(&t, &image).await?;
+    let found = status(&t, &image)
+        .await?
+        .ok_or_else(|| Failure::Fail("ImageStatus right after the pull found nothing".into()))?;
+    ensure!(
+        found.repo_tags.iter().any(|tag| tag == &image),
+        "repo_tags {:?} lack {image}",
+        found.repo_tags
+    );
+    ensure!(found.size > 0, "size is 0");
+    ensure!(
+        listed_ids(&t).await?.contains(&found.id),
+        "ListImages right after the pull lacks {}",
+        found.id
+    );
+    remove(&t, &image).await?;
+    ensure!(
+        status(&t, &image).await?.is_none(),
+        "ImageStatus right after RemoveImage still finds it"
+    );
+    ensure!(
+        !listed_ids(&t).await?.contains(&found.id),
+        "ListImages right after RemoveImage still has {}",
+        found.id
+    );
+    Ok(())
+}
+
+async fn pull_by_digest(t: TestContext) -> CheckResult {
+    let image = pull_image(&t);
+    pull(&t, &image).await?;
+    let found = status(&t, &image)
+        .await?
+        .ok_or_else(|| Failure::Fail("pulled image not found".into()))?;
+    let digest =
+        found.repo_digests.first().cloned().ok_or_else(|| {
+            Failure::Fail(format!("a pulled image has no repo_digests: {found:?}"))
+        })?;
+    remove(&t, &image).await?;
+    pull(&t, &digest).await?;
+    let by_digest = status(&t, &digest)
+        .await?
+        .ok_or_else(|| Failure::Fail(format!("ImageStatus {digest} found nothing")))?;
+    ensure_eq!(by_digest.id, found.id, "image pulled by digest");
+    ensure!(
+        by_digest.repo_digests.contains(&digest),
+        "repo_digests {:?} lack {digest}",
+        by_digest.repo_digests
+    );
+    remove(&t, &digest).await?;
+    ensure!(
+        status(&t, &digest).await?.is_none(),
+        "still present after RemoveImage by digest"
+    );
+    Ok(())
+}
+
+async fn pull_without_tag(t: TestContext) -> CheckResult {
+    let repo = t.images().untagged.clone().unwrap_or_default();
+    pull(&t, &repo).await?;
+    let found = status(&t, &repo)
+        .await?
+        .ok_or_else(|| Failure::Fail(format!("ImageStatus {repo} found nothing")))?;
+    let latest = format!("{repo}:latest");
+    ensure!(
+        found.repo_tags.contains(&latest),
+        "repo_tags {:?} lack {latest}",
+        found.repo_tags
+    );
+    let by_latest = status(&t, &latest)
+        .await?
+        .ok_or_else(|| Failure::Fail(format!("ImageStatus {latest} found nothing")))?;
+    ensure_eq!(by_latest.id, found.id, "image of {latest}");
+    Ok(())
+}
+
+async fn status_by_reference(t: TestContext) -> CheckResult {
+    let image = t.busybox().to_owned();
+    let found = status(&t, &image)
+        .await?
+        .ok_or_else(|| Failure::Fail(format!("{image} not found")))?;
+    let mut refs = vec![found.id.clone()];
+    refs.extend(found.repo_digests.iter().cloned());
+    refs.extend(found.repo_tags.iter().cloned());
+    for r in refs {
+        let other = status(&t, &r)
+            .await?
+            .ok_or_else(|| Failure::Fail(format!("ImageStatus by {r:?} found nothing")))?;
+        ensure_eq!(other.id, found.id, "image found by {r:?}");
+    }
+    Ok(())
+}
+
+async fn id_consistent(t: TestContext) -> CheckResult {
+    let image = t.busybox().to_owned();
+    let pulled = pull(&t, &image).await?;
+    let found = status(&t, &image)
+        .await?
+        .ok_or_else(|| Failure::Fail(format!("{image} not found")))?;
+    let names: BTreeSet<String> = std::iter::once(found.id.clone())
+        .chain(found.repo_digests.iter().cloned())
+        .collect();
+    ensure!(
+        names.contains(&pulled),
+        "PullImage's image_ref {pulled:?} is neither the ID nor a digest of {names:?}"
+    );
+    let listed = t
+        .img()
+        .list_images(ListImagesRequest::default())
+        .await
+        .step("ListImages")?
+        .images;
+    let entry = listed
+        .iter()
+        .find(|i| i.repo_tags.contains(&image))
+        .ok_or_else(|| Failure::Fail(format!("ListImages lacks {image}")))?;
+    ensure_eq!(entry.id, found.id, "ID in ListImages");
+    let r = t.run_sleeper().await?;
+    let s = t.status(&r.container).await?;
+    ensure!(
+        names.contains(&s.image_ref),
+        "ContainerStatus image_ref {:?} is neither the ID nor a digest of {names:?}",
+        s.image_ref
+    );
+    if !s.image_id.is_empty() {
+        ensure_eq!(s.image_id, found.id, "ContainerStatus image_id");
+    }
+    Ok(())
+}
+
+async fn list_counts(t: TestContext) -> CheckResult {
+    let image = pull_image(&t);
+    t.img()
+        .remove_image_if_present(&image)
+        .await
+        .step("removing leftovers")?;
+    let before = listed_ids(&t).await?.len();
+    pull(&t, &image).await?;
+    ensure_eq!(
+        listed_ids(&t).await?.len(),
+        before + 1,
+        "images after a pull"
+    );
+    remove(&t, &image).await?;
+    ensure_eq!(
+        listed_ids(&t).await?.len(),
+        before,
+        "images after the remove"
+    );
+    Ok(())
+}
+
+async fn concurrent_removes(t: TestContext) -> CheckResult {
+    let image = pull_image(&t);
+    pull(&t, &image).await?;
+    let removes = (0..4).map(|_| {
+        t.img().remove_image(RemoveImageRequest {
+            image: spec(&image),
+        })
+    });
+    for r in futures::future::join_all(removes).await {
+        match r {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => fail!(
+                "a concurrent RemoveImage failed: {} error: {e}",
+                e.kind().as_str()
+            ),
+        }
+    }
+    ensure!(
+        status(&t, &image).await?.is_none(),
+        "the image survived the removes"
+    );
+    Ok(())
+}
+
+async fn remove_all_tags(t: TestContext) -> CheckResult {
+    let tags = t.images().multi_tag.clone();
+    for tag in &tags {
+        pull(&t, tag).await?;
+    }
+    let first = status(&t, &tags[0])
+        .await?
+        .ok_or_else(|| Failure::Fail("pulled image not found".into()))?;
+    remove(&t, &first.id).await?;
+    for tag in &tags {
+        ensure!(
+            status(&t, tag).await?.is_none(),
+            "{tag} is still present after RemoveImage by ID"
+        );
+    }
+    Ok(())
+}
+
+async fn status_missing(t: TestContext) -> CheckResult {
+    let absent = format!(
+        "{}-anycri-absent:never",
+        t.busybox().split(':').next().unwrap_or("x")
+    );
+    ensure!(
+        status(&t, &absent).await?.is_none(),
+        "ImageStatus found the absent image {absent}"
+    );
+    Ok(())
+}
+
+async fn pull_missing(t: TestContext) -> CheckResult {
+    // RFC 2606 reserves `.invalid`: no registry there can answer.
+    let absent = "anycri-conformance.invalid/anycri/absent:none".to_owned();
+    expect_err(
+        t.img()
+            .pull_image(PullImageRequest {
+                image: spec(&absent),
+                ..Default::default()
+            })
+            .await,
+        &format!("PullImage {absent}"),
+    )?;
+    Ok(())
+}
+
+async fn run_image_default_user(t: &TestContext, image: &str) -> Result<(String, String), Failure> {
+    t.ensure_image(image).await?;
+    let r = t
+        .run(t.pod().build(), t.container_on(image).build())
+        .await?;
+    let uid = t.sh(&r.container, "id -u").await?;
+    let gid = t.sh(&r.container, "id -g").await?;
+    Ok((uid.trim().to_owned(), gid.trim().to_owned()))
+}
+
+async fn user_uid(t: TestContext) -> CheckResult {
+    let (image, uid) = t.images().user.clone().unwrap_or_default();
+    let (got, _) = run_image_default_user(&t, &image).await?;
+    ensure_eq!(got, uid.to_string(), "uid in the container");
+    let st = status(&t, &image)
+        .await?
+        .ok_or_else(|| Failure::Fail("image not found".into()))?;
+    ensure_eq!(st.uid.map(|u| u.value), Some(uid), "ImageStatus uid");
+    Ok(())
+}
+
+async fn user_group(t: TestContext) -> CheckResult {
+    let (image, uid, gid) = t.images().user_group.clone().unwrap_or_default();
+    let got = run_image_default_user(&t, &image).await?;
+    ensure_eq!(
+        got,
+        (uid.to_string(), gid.to_string()),
+        "uid and gid in the container"
+    );
+    Ok(())
+}
+
+async fn named_user(t: TestContext) -> CheckResult {
+    let (image, uid) = t.images().named_user.clone().unwrap_or_default();
+    let (got, _) = run_image_default_user(&t, &image).await?;
+    ensure_eq!(got, uid.to_string(), "uid in the container");
+    let st = status(&t, &image)
+        .await?
+        .ok_or_else(|| Failure::Fail("image not found".into()))?;
+    ensure!(!st.username.is_empty(), "ImageStatus reports no username");
+    Ok(())
+}

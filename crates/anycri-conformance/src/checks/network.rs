@@ -1,0 +1,152 @@
+//! Networking: DNS config and hostname inside the pod, a container port reachable at the
+//! pod IP, a host port reachable on the host.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{multi::HTTPD, prelude::*};
+
+pub(crate) fn checks() -> Vec<Check> {
+    vec![
+        check!("network::dns_config", "the pod's DNS servers, searches and options are in /etc/resolv.conf", dns_config)
+            .critest("[k8s.io] Networking runtime should support DNS config")
+            .needs(&[Need::Processes]),
+        check!("network::hostname", "the container's hostname is the pod's hostname", hostname)
+            .critest("[k8s.io] PodSandbox runtime should support setting hostname")
+            .needs(&[Need::Processes]),
+        check!("network::container_port", "a server in the pod is reachable from the host at the pod IP and its container port", container_port)
+            .critest("[k8s.io] Networking runtime should support port mapping with only container port")
+            .needs(&[Need::Processes]),
+        check!("network::host_port", "a port mapping makes the pod's server reachable at the host port", host_port)
+            .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
+            .needs(&[Need::Processes]),
+    ]
+}
+
+async fn dns_config(t: TestContext) -> CheckResult {
+    let pod = t
+        .pod()
+        .dns(&["10.10.10.10"], &["conformance.anycri.test"], &["ndots:3"])
+        .build();
+    let r = t.run(pod, t.container().build()).await?;
+    let conf = t.sh(&r.container, "cat /etc/resolv.conf").await?;
+    for want in [
+        "nameserver 10.10.10.10",
+        "search conformance.anycri.test",
+        "options ndots:3",
+    ] {
+        ensure!(
+            conf.lines().any(|l| l.trim() == want),
+            "/etc/resolv.conf lacks {want:?}: {conf:?}"
+        );
+    }
+    Ok(())
+}
+
+async fn hostname(t: TestContext) -> CheckResult {
+    let pod = t.pod().hostname("anycri-conformance-host").build();
+    let r = t.run(pod, t.container().build()).await?;
+    ensure_eq!(
+        t.sh(&r.container, "hostname").await?.trim_end(),
+        "anycri-conformance-host",
+        "hostname"
+    );
+    Ok(())
+}
+
+/// GET / from `addr`; the body when the server answered 200.
+async fn http_get(addr: std::net::SocketAddr) -> Option<String> {
+    let mut s = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
+        .await
+        .ok()?
+        .ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: conformance\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), s.read_to_end(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    (text.starts_with("HTTP/1.") && text.contains(" 200 ")).then_some(text)
+}
+
+async fn container_port(t: TestContext) -> CheckResult {
+    let pod = t.pod().port_mapping(Protocol::Tcp, 8080, 0).build();
+    let r = t
+        .run(pod, t.container().command(["sh", "-c", HTTPD]).build())
+        .await?;
+    let ip = t
+        .pod_status(&r.pod)
+        .await?
+        .network
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| Failure::Fail(format!("pod IP {ip:?} is not an address")))?;
+    let body = poll(
+        Duration::from_secs(15),
+        &format!("nothing answered at {ip}:8080"),
+        || async { Ok(http_get((ip, 8080).into()).await) },
+    )
+    .await?;
+    ensure!(
+        body.contains("served-by-anycri"),
+        "unexpected answer: {body:?}"
+    );
+    Ok(())
+}
+
+/// A port that is free now (the OS picks it at random).
+fn free_port() -> Result<u16, Failure> {
+    let l = std::net::TcpListener::bind("0.0.0.0:0")
+        .map_err(|e| Failure::Fail(format!("finding a free port: {e}")))?;
+    Ok(l.local_addr()
+        .map_err(|e| Failure::Fail(format!("{e}")))?
+        .port())
+}
+
+/// The host's own addresses to try: loopback, then the source address of its default route.
+fn host_addresses() -> Vec<std::net::IpAddr> {
+    let mut out = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    if let Ok(s) = std::net::UdpSocket::bind("0.0.0.0:0")
+        && s.connect("10.255.255.254:9").is_ok()
+        && let Ok(a) = s.local_addr()
+        && !a.ip().is_unspecified()
+    {
+        out.push(a.ip());
+    }
+    out
+}
+
+async fn host_port(t: TestContext) -> CheckResult {
+    let port = free_port()?;
+    let pod = t
+        .pod()
+        .port_mapping(Protocol::Tcp, 8080, i32::from(port))
+        .build();
+    let r = t
+        .run(pod, t.container().command(["sh", "-c", HTTPD]).build())
+        .await?;
+    let addrs = host_addresses();
+    let body = poll(
+        Duration::from_secs(15),
+        &format!("nothing answered at host port {port} on {addrs:?}"),
+        || async {
+            for a in &addrs {
+                if let Some(b) = http_get((*a, port).into()).await {
+                    return Ok(Some(b));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await?;
+    ensure!(
+        body.contains("served-by-anycri"),
+        "unexpected answer: {body:?}"
+    );
+    let _ = r;
+    Ok(())
+}
