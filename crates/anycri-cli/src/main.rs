@@ -177,6 +177,9 @@ enum Command {
     },
     /// A transparent CRI proxy that records every call (tracing spans, optional Prometheus metrics).
     Proxy(daemon::ProxyArgs),
+    /// Benchmark runtimes side by side: the same scenarios on every -r endpoint, reports
+    /// (JSON, critest JSON, Markdown, HTML with plots) in --output-dir.
+    Bench(anycri_bench::cli::BenchArgs),
     /// Run the conformance suite against the runtime (`--runtime-endpoint`, `--image-endpoint`).
     Conformance(anycri_conformance::cli::ConformanceArgs),
 }
@@ -236,6 +239,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
             kind: ShimKind::Docker(args),
         } => return daemon::shim_docker(args).await.map(|_| 0),
         Command::Proxy(args) => return daemon::proxy(args).await.map(|_| 0),
+        Command::Bench(args) => return anycri_bench::cli::run(args).await.map(|_| 0),
         Command::Conformance(mut args) => {
             args.runtime_endpoint = cli.runtime_endpoint.clone();
             args.image_endpoint = cli.image_endpoint.clone();
@@ -535,7 +539,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 out!("Stopped sandbox {id}");
             }
         }
-        Command::Shim { .. } | Command::Proxy(_) | Command::Conformance(_) => {
+        Command::Shim { .. } | Command::Proxy(_) | Command::Conformance(_) | Command::Bench(_) => {
             unreachable!("served above")
         }
         Command::Rmp { ids } => {

@@ -1,0 +1,454 @@
+//! The `anycri bench` command: parse endpoints and parameters, connect, run the scenarios
+//! (interrupted cleanly by Ctrl-C), sweep everything the run created, and write the reports.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use anycri::Error;
+use indicatif::{MultiProgress, ProgressDrawTarget};
+
+use crate::{
+    config::{BenchConfig, ParamsFile, Scenario},
+    report,
+    result::{BenchResult, CleanupInfo, HostInfo, TargetInfo},
+    runner::{Runner, skipped_everywhere},
+    target::{RunEnv, Target, default_name},
+};
+
+/// Benchmark CRI runtimes side by side: the same scenarios on every endpoint, interleaved.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Endpoint to measure (repeatable): unix:///path (containerd, CRI-O, cri-dockerd),
+    /// docker:///path?pause_image=... (the Docker shim, in-process), fake://, or
+    /// docker-floor:///path/to/docker.sock (plain Docker API calls doing the same work).
+    /// Prefix NAME= to name it in reports.
+    #[arg(short = 'r', long = "runtime-endpoint", required = true)]
+    pub runtime_endpoint: Vec<String>,
+
+    /// Directory the reports are written to (created).
+    #[arg(long)]
+    pub output_dir: PathBuf,
+
+    /// Scenarios to run (repeatable or comma-separated; default: all, or the file's).
+    #[arg(long = "scenario", value_enum, value_delimiter = ',')]
+    pub scenarios: Vec<Scenario>,
+
+    /// Parameter file: anycri's YAML or TOML (`.toml`), or critest's
+    /// `--benchmarking-params-file` YAML.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+
+    /// Target the ratios are computed against (its name or URI; default: the first).
+    #[arg(long)]
+    pub baseline: Option<String>,
+
+    /// Timed iterations of every lifecycle, listing, exec and stats scenario per target.
+    #[arg(long)]
+    pub iterations: Option<u32>,
+
+    /// Interleaved rounds each scenario's iterations are split into.
+    #[arg(long)]
+    pub rounds: Option<u32>,
+
+    /// Untimed warm-up iterations per target before each scenario.
+    #[arg(long)]
+    pub warmup: Option<u32>,
+
+    /// Lifecycles in flight at once in the lifecycle scenarios.
+    #[arg(long)]
+    pub parallel: Option<u32>,
+
+    /// Container counts of the listing-at-scale scenario (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub scale_sizes: Vec<u32>,
+
+    /// Running containers of the container-stats scenario.
+    #[arg(long)]
+    pub stats_containers: Option<u32>,
+
+    /// Churn workers.
+    #[arg(long)]
+    pub churn_workers: Option<u32>,
+
+    /// Churn time per target (e.g. 30s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub churn_duration: Option<Duration>,
+
+    /// Container image (default: ANYCRI_TEST_IMAGE, else busybox).
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// Pause image of the docker-floor sandboxes (default: ANYCRI_PAUSE_IMAGE).
+    #[arg(long)]
+    pub pause_image: Option<String>,
+
+    /// Image the image lifecycle pulls and removes (default: ANYCRI_PULL_IMAGE, else the
+    /// container image).
+    #[arg(long)]
+    pub pull_image: Option<String>,
+
+    /// Deadline of each call (e.g. 2m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub call_timeout: Option<Duration>,
+
+    /// Directory the pods' log directories go under (default: ANYCRI_LOG_DIR or
+    /// /var/tmp/anycri-bench-logs); the run's part is removed at the end.
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+}
+
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+impl BenchArgs {
+    /// The parameters: defaults, then the file, then flags.
+    pub fn config(&self) -> anycri::Result<BenchConfig> {
+        let mut c = match &self.config {
+            Some(path) => ParamsFile::load(path)?.into_config(),
+            None => BenchConfig::default(),
+        };
+        if !self.scenarios.is_empty() {
+            c.scenarios = self.scenarios.clone();
+        }
+        if let Some(n) = self.iterations {
+            for l in [
+                &mut c.container_lifecycle,
+                &mut c.pod_lifecycle,
+                &mut c.image_lifecycle,
+                &mut c.image_list,
+                &mut c.pod_container,
+                &mut c.exec_sync,
+            ] {
+                l.iterations = n;
+            }
+            c.list_scale.iterations = n;
+            c.container_stats.iterations = n;
+        }
+        if let Some(p) = self.parallel {
+            for l in [
+                &mut c.container_lifecycle,
+                &mut c.pod_lifecycle,
+                &mut c.image_list,
+                &mut c.pod_container,
+                &mut c.exec_sync,
+            ] {
+                l.parallel = p;
+            }
+        }
+        if let Some(r) = self.rounds {
+            c.rounds = r;
+        }
+        if let Some(w) = self.warmup {
+            c.warmup = w;
+        }
+        if !self.scale_sizes.is_empty() {
+            c.list_scale.sizes = self.scale_sizes.clone();
+        }
+        if let Some(n) = self.stats_containers {
+            c.container_stats.containers = n;
+        }
+        if let Some(n) = self.churn_workers {
+            c.churn.workers = n;
+        }
+        if let Some(d) = self.churn_duration {
+            c.churn.duration_secs = d.as_secs().max(1);
+        }
+        if let Some(t) = self.call_timeout {
+            c.timeout_secs = t.as_secs().max(1);
+        }
+        for (field, flag, var) in [
+            (&mut c.image, &self.image, "ANYCRI_TEST_IMAGE"),
+            (&mut c.pause_image, &self.pause_image, "ANYCRI_PAUSE_IMAGE"),
+            (&mut c.pull_image, &self.pull_image, "ANYCRI_PULL_IMAGE"),
+        ] {
+            if flag.is_some() {
+                field.clone_from(flag);
+            } else if field.is_none() {
+                *field = env(var);
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+/// Split `NAME=URI` (a name has no `:` or `/`) from a plain URI.
+pub fn split_name(arg: &str) -> (Option<&str>, &str) {
+    match arg.split_once('=') {
+        Some((name, uri))
+            if !name.is_empty()
+                && !name.contains(':')
+                && !name.contains('/')
+                && !name.contains('?') =>
+        {
+            (Some(name), uri)
+        }
+        _ => (None, arg),
+    }
+}
+
+/// A run ID: time and pid, unique on a host.
+fn run_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S"),
+        std::process::id()
+    )
+}
+
+/// Run the command; the result, after the reports are written.
+pub async fn run(args: BenchArgs) -> anycri::Result<BenchResult> {
+    let config = args.config()?;
+    let image = config
+        .image
+        .clone()
+        .unwrap_or_else(|| "busybox:latest".into());
+    let pause_image = config.pause_image.clone().unwrap_or_else(|| image.clone());
+    let pull_image = config.pull_image.clone().unwrap_or_else(|| image.clone());
+    let run_id = run_id();
+    let log_root = args
+        .log_dir
+        .clone()
+        .or_else(|| env("ANYCRI_LOG_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/tmp/anycri-bench-logs"))
+        .join(format!("bench-{run_id}"));
+    let run_env = RunEnv {
+        run_id: run_id.clone(),
+        image: image.clone(),
+        pause_image: pause_image.clone(),
+        log_root: log_root.clone(),
+        timeout: config.timeout(),
+    };
+    std::fs::create_dir_all(&args.output_dir).map_err(|e| {
+        Error::invalid_argument(format!(
+            "creating the output directory {}: {e}",
+            args.output_dir.display()
+        ))
+    })?;
+
+    let mut targets: Vec<Arc<Target>> = Vec::new();
+    for arg in &args.runtime_endpoint {
+        let (name, uri) = split_name(arg);
+        let mut name = name.map_or_else(|| default_name(uri), str::to_owned);
+        let base = name.clone();
+        let mut k = 2;
+        while targets.iter().any(|t| t.name == name) {
+            name = format!("{base}-{k}");
+            k += 1;
+        }
+        let t = Target::connect(name, uri, run_env.clone())
+            .await
+            .map_err(|e| e.context(format!("endpoint {uri}")))?;
+        eprintln!("{}: {} ({})", t.name, t.version, t.uri);
+        for n in &t.daemons.notes {
+            eprintln!("  {n}");
+        }
+        targets.push(Arc::new(t));
+    }
+    let baseline = match &args.baseline {
+        None => targets.first().map(|t| t.name.clone()),
+        Some(b) => Some(
+            targets
+                .iter()
+                .find(|t| &t.name == b || &t.uri == b)
+                .map(|t| t.name.clone())
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!(
+                        "--baseline {b:?} names none of the endpoints ({})",
+                        targets
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?,
+        ),
+    };
+
+    let mut result = BenchResult {
+        run_id: run_id.clone(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+        host: HostInfo::current(),
+        config: config.clone(),
+        baseline,
+        targets: targets
+            .iter()
+            .map(|t| TargetInfo {
+                name: t.name.clone(),
+                uri: t.uri.clone(),
+                version: t.version.clone(),
+                daemons: t.daemons.clone(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+
+    let progress = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let runner = Runner {
+        config: &config,
+        targets: &targets,
+        pull_image,
+        image: image.clone(),
+        progress,
+    };
+    let scenarios = config.selected();
+    let work = async {
+        let mut images = vec![image.clone()];
+        if !targets.iter().all(|t| !t.is_floor()) {
+            images.push(pause_image.clone());
+        }
+        let mut ready = Vec::new();
+        for t in &targets {
+            let wanted: Vec<String> = if t.is_floor() {
+                images.clone()
+            } else {
+                vec![image.clone()]
+            };
+            ready.push(t.prepare_images(&wanted).await.err().map(|e| e.to_string()));
+        }
+        for (i, t) in targets.iter().enumerate() {
+            if let Some(e) = &ready[i] {
+                eprintln!("{}: {e}", t.name);
+            }
+        }
+        for s in scenarios {
+            let mut r = if ready.iter().all(Option::is_some) {
+                skipped_everywhere(s, &targets, "the images could not be made present")
+            } else {
+                runner.run(s).await
+            };
+            for (i, t) in r.targets.iter_mut().enumerate() {
+                if t.skipped.is_none()
+                    && let Some(e) = &ready[i]
+                {
+                    t.skipped = Some(e.clone());
+                }
+            }
+            eprintln!("{} done", s.name());
+            result.scenarios.push(r);
+        }
+    };
+    tokio::select! {
+        () = work => {}
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: removing what the run created");
+            result.interrupted = true;
+        }
+    }
+
+    // Sweep: everything labelled with the run's ID, on every target, also after an error
+    // or Ctrl-C (a second Ctrl-C ends the process).
+    for t in &targets {
+        let (removed, errors) = t.sweep().await;
+        let leftovers = t.leftovers().await.ok();
+        result.cleanup.push(CleanupInfo {
+            target: t.name.clone(),
+            removed,
+            leftovers,
+            errors,
+        });
+    }
+    let _ = std::fs::remove_dir_all(&log_root);
+    result.finished_at = chrono::Utc::now().to_rfc3339();
+    let paths = report::write_all(&result, &args.output_dir)?;
+    for p in paths
+        .iter()
+        .filter(|p| !p.starts_with(args.output_dir.join("critest")))
+    {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: BenchArgs,
+    }
+
+    #[test]
+    fn names_split_only_when_they_are_names() {
+        assert_eq!(
+            split_name("cd=unix:///x.sock"),
+            (Some("cd"), "unix:///x.sock")
+        );
+        assert_eq!(
+            split_name("docker:///x.sock?pause_image=p"),
+            (None, "docker:///x.sock?pause_image=p")
+        );
+        assert_eq!(
+            split_name("shim=docker:///x.sock?pause_image=p"),
+            (Some("shim"), "docker:///x.sock?pause_image=p")
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, "podsNumber: 7\ncontainersNumber: 3\n").unwrap();
+        let cmd = Cmd::try_parse_from([
+            "x",
+            "-r",
+            "fake://",
+            "-r",
+            "unix:///a.sock",
+            "--output-dir",
+            "/tmp/o",
+            "--config",
+            file.to_str().unwrap(),
+            "--rounds",
+            "2",
+            "--scenario",
+            "pod-lifecycle,churn",
+            "--churn-duration",
+            "3s",
+            "--image",
+            "img",
+        ])
+        .unwrap();
+        assert_eq!(cmd.args.runtime_endpoint.len(), 2);
+        let c = cmd.args.config().unwrap();
+        assert_eq!(c.rounds, 2);
+        assert_eq!(c.pod_lifecycle.iterations, 7);
+        assert_eq!(c.selected(), vec![Scenario::PodLifecycle, Scenario::Churn]);
+        assert_eq!(c.churn.duration_secs, 3);
+        assert_eq!(c.image.as_deref(), Some("img"));
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let cmd = Cmd::try_parse_from([
+            "x",
+            "-r",
+            "fake://",
+            "--output-dir",
+            "/tmp/o",
+            "--rounds",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(
+            cmd.args.config().unwrap_err().kind(),
+            anycri::ErrorKind::InvalidArgument
+        );
+        assert!(Cmd::try_parse_from(["x", "--output-dir", "/tmp/o"]).is_err());
+        assert!(
+            Cmd::try_parse_from([
+                "x",
+                "-r",
+                "fake://",
+                "--output-dir",
+                "/o",
+                "--scenario",
+                "nope"
+            ])
+            .is_err()
+        );
+    }
+}
