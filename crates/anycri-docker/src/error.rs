@@ -1,6 +1,7 @@
 //! Docker's errors as anycri's categories: the HTTP status of an API error picks the
 //! category (404 NotFound, 409 AlreadyExists or FailedPrecondition, 400 InvalidArgument, ...),
-//! a transport failure is Unavailable, and bollard's error is kept as the source.
+//! a transport failure (dockerd down or restarting: the connection refused or dropped) is
+//! Unavailable, and bollard's error is kept as the source.
 
 use anycri_core::{Error, ErrorKind};
 use bollard::errors::Error as DockerError;
@@ -39,7 +40,9 @@ pub(crate) fn docker_error(what: impl std::fmt::Display, e: DockerError) -> Erro
             message.clone(),
         ),
         DockerError::RequestTimeoutError => (ErrorKind::DeadlineExceeded, e.to_string()),
-        DockerError::HyperResponseError { .. }
+        // hyper's client failed to connect or lost the connection before a response
+        DockerError::HyperLegacyError { .. }
+        | DockerError::HyperResponseError { .. }
         | DockerError::IOError { .. }
         | DockerError::SocketNotFoundError(_) => (ErrorKind::Unavailable, e.to_string()),
         _ => (ErrorKind::Internal, e.to_string()),
@@ -89,5 +92,24 @@ mod tests {
         );
         let e = docker_error("starting container c1", server(500, "boom"));
         assert_eq!(e.message(), "starting container c1: boom");
+    }
+
+    /// A socket nobody listens on, as dockerd leaves while it restarts: Unavailable (the
+    /// category clients retry), not Internal.
+    #[tokio::test]
+    async fn dockerd_gone_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let docker = bollard::Docker::connect_with_unix(
+            &path.to_string_lossy(),
+            5,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .unwrap();
+        let e = docker.version().await.unwrap_err();
+        let e = docker_error("asking Docker for its version", e);
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.is_retryable());
     }
 }

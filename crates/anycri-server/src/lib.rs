@@ -7,8 +7,10 @@
 //! `tonic::Status` losslessly); `Stream*` RPCs and `GetContainerEvents` stream what the
 //! backend streams. [`serve_unix`] owns the socket: parent directory created, a stale socket
 //! replaced (a live one refused), mode 0660 by default, removed again after a graceful
-//! shutdown in which in-flight calls finish.
+//! shutdown in which in-flight calls finish, and answers a message over the size limit with
+//! RESOURCE_EXHAUSTED as other gRPC servers do (tonic alone says OUT_OF_RANGE).
 
+mod limits;
 mod serve;
 
 use std::{pin::Pin, sync::Arc};

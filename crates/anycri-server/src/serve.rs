@@ -1,6 +1,7 @@
 //! Owning a unix socket for the CRI services: create the parent directory, replace a stale
 //! socket (refuse one somebody still listens on), set the mode, serve until the shutdown
-//! future resolves (in-flight calls finish), then remove the socket.
+//! future resolves (in-flight calls finish), then remove the socket. Size-limit failures go out
+//! with gRPC's code for them (see `limits`).
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -78,6 +79,7 @@ pub async fn serve_unix(
     let listener = bind(&path, options.mode).await?;
     tracing::info!(socket = %path.display(), "serving CRI");
     let result = tonic::transport::Server::builder()
+        .layer(tower::layer::layer_fn(crate::limits::SizeStatus))
         .add_service(server.runtime_service(options.max_message_size))
         .add_service(server.image_service(options.max_message_size))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
