@@ -5,14 +5,16 @@
 
 use std::sync::Arc;
 
-use anycri_conformance::{Options, TestImages, run};
+use anycri_conformance::{Options, images::with_registry_prefix, run};
 use anycri_fake::FakeRuntime;
 
 #[tokio::main]
 async fn main() {
     let fake = Arc::new(FakeRuntime::new());
+    // anycri's test images by name (the fake pulls any reference).
+    let images = with_registry_prefix("registry.test/anycri-conformance");
     let options = Options {
-        images: Some(TestImages::with_registry_prefix("registry.test")),
+        images: Some(images),
         ..Default::default()
     };
     let report = run(fake.clone(), fake, options).await;

@@ -17,7 +17,11 @@ use anycri::{
     RuntimeService, RuntimeServiceExt, api::*,
 };
 
-use crate::{CHECK_LABEL, RUN_LABEL, features::Features, images::TestImages};
+use crate::{
+    CHECK_LABEL, RUN_LABEL,
+    features::Features,
+    images::{ImageRef, TestImages},
+};
 
 /// Why a check did not pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +63,7 @@ struct Inner {
     runtime: Arc<dyn RuntimeService>,
     images: Arc<dyn ImageService>,
     features: Arc<Features>,
+    busybox: String,
     run_id: String,
     check: String,
     log_dir: PathBuf,
@@ -97,6 +102,7 @@ impl TestContext {
             inner: Arc::new(Inner {
                 runtime,
                 images,
+                busybox: features.images.busybox.reference(),
                 features,
                 run_id: run_id.to_owned(),
                 check: check.to_owned(),
@@ -131,7 +137,28 @@ impl TestContext {
 
     /// The busybox-like image.
     pub fn busybox(&self) -> &str {
-        &self.inner.features.images.busybox
+        &self.inner.busybox
+    }
+
+    /// The reference of the test image of `kind`; fails the check (it should have been
+    /// skipped by its needs) when the set has none.
+    pub fn image(&self, kind: crate::images::ImageKind) -> Result<String, Failure> {
+        crate::images::reference(self.images(), kind).ok_or_else(|| {
+            Failure::Fail(format!(
+                "no {} test image, but the check does not say it needs one",
+                kind.describe()
+            ))
+        })
+    }
+
+    /// The test image of `kind` (see [`TestContext::image`]).
+    pub fn image_ref(&self, kind: crate::images::ImageKind) -> Result<&ImageRef, Failure> {
+        crate::images::image(self.images(), kind).ok_or_else(|| {
+            Failure::Fail(format!(
+                "no {} test image, but the check does not say it needs one",
+                kind.describe()
+            ))
+        })
     }
 
     /// The run's ID.

@@ -44,6 +44,10 @@ pub enum Need {
     UserNamespaces,
     /// A test image of this kind is configured.
     Image(ImageKind),
+    /// The runtime pulls the registry's images, so that several tags of one manifest are one
+    /// image. An in-memory fake invents an image per reference; it is told apart by not
+    /// running programs (the [`Need::Processes`] probe).
+    RegistryImages,
 }
 
 /// Host facts a check may depend on, probed once per run.
@@ -73,7 +77,7 @@ impl HostFeatures {
 }
 
 /// Everything selection by need looks at.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Features {
     /// What the runtime discovered about itself (None when discovery failed).
     pub runtime: Option<RuntimeInfo>,
@@ -134,6 +138,11 @@ impl Features {
                 self.processes,
                 "the runtime does not run the image's programs (an in-memory fake)",
             ),
+            Need::RegistryImages => no(
+                self.processes,
+                "the runtime does not pull the registry's images (an in-memory fake makes one \
+                 image per reference, so tags of one manifest are different images there)",
+            ),
             Need::AppArmor => no(self.host.apparmor, "AppArmor is not enabled on this host"),
             Need::SeLinux => no(self.host.selinux, "SELinux is not enabled on this host"),
             Need::Seccomp => no(self.host.seccomp, "the kernel has no seccomp support"),
@@ -146,9 +155,11 @@ impl Features {
                 }),
                 "the runtime reports no handler with user namespace support",
             ),
-            Need::Image(kind) => self.images.get(kind).is_none().then(|| {
+            Need::Image(kind) => crate::images::image(&self.images, kind).is_none().then(|| {
                 format!(
-                    "no {} test image configured (set it in --test-images-file; the images crate will build and push one)",
+                    "no {} test image in the image set (push the full set with --push-images \
+                     REGISTRY or `anycri conformance images --push REGISTRY`, or name it in \
+                     --test-images-file)",
                     kind.describe()
                 )
             }),

@@ -1,29 +1,46 @@
-//! The images the checks run, in one struct so that the images crate (which builds and
-//! pushes a full set) plugs in by filling it. Defaults come from the live environment
-//! (`ANYCRI_TEST_IMAGE`, `ANYCRI_PULL_IMAGE`, ... in the process environment or in
-//! `$ANYCRI_ENV_DIR/env`), from a registry prefix, or from a critest-style YAML file.
+//! The images the checks run: anycri-images' [`TestImages`] (built from busybox-static and
+//! pushed by [`push_test_images`]), read from its JSON file or critest's YAML, named under a
+//! registry prefix, or taken from the live environment (`ANYCRI_TEST_IMAGE`,
+//! `ANYCRI_PULL_IMAGE` in the process environment or `$ANYCRI_ENV_DIR/env`). Each check names
+//! the [`ImageKind`] it needs; a set without that image makes the check skip, with the reason.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+pub use anycri_images::{ImageRef, TestImages};
+use anycri_images::{ManifestFormat, RegistryClient, TestImageKind};
+
+/// The tag [`push_test_images`] adds to the second distinct image, so that a reference
+/// without a tag (meaning `latest`) resolves.
+pub const LATEST: &str = "latest";
 
 /// A kind of test image a check may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageKind {
     /// A busybox-like userland every container runs (always set).
     Busybox,
-    /// An image that image checks pull and remove; nothing else uses it.
+    /// An image that image checks pull and remove; nothing else uses it (the first
+    /// distinct image).
     Pull,
-    /// The repository of an image with a `latest` tag, named without a tag.
+    /// A repository with a `latest` tag, named without a tag.
     Untagged,
+    /// An image to pull by its manifest digest.
+    Digest,
     /// An image whose config sets `USER` to a numeric UID.
     User,
     /// An image whose config sets `USER` to `uid:gid`.
     UserGroup,
     /// An image whose config sets `USER` to a user name from its `/etc/passwd`.
     NamedUser,
-    /// Several tags of one image that only the image checks use.
+    /// An image whose config sets `USER` to `name:group`.
+    NamedUserGroup,
+    /// An image whose user belongs to a group defined only in the image's `/etc/group`.
+    PredefinedGroup,
+    /// One image under several tags that only the image checks use.
     MultiTag,
+    /// A web server image serving a known page on port 80 with its own command.
+    WebServer,
+    /// Two or more images with distinct content and IDs.
+    Distinct,
 }
 
 impl ImageKind {
@@ -31,124 +48,162 @@ impl ImageKind {
     pub fn describe(self) -> &'static str {
         match self {
             ImageKind::Busybox => "busybox-like",
-            ImageKind::Pull => "pull-only",
-            ImageKind::Untagged => "untagged-repository",
+            ImageKind::Pull => "pull-only (first distinct)",
+            ImageKind::Untagged => "`latest`-tagged",
+            ImageKind::Digest => "by-digest",
             ImageKind::User => "USER=uid",
             ImageKind::UserGroup => "USER=uid:gid",
             ImageKind::NamedUser => "USER=name",
+            ImageKind::NamedUserGroup => "USER=name:group",
+            ImageKind::PredefinedGroup => "image-defined-group",
             ImageKind::MultiTag => "several-tags",
+            ImageKind::WebServer => "web server",
+            ImageKind::Distinct => "two distinct",
         }
     }
 }
 
-/// The image references of a run. Field names in the YAML file are camelCase;
-/// `defaultTestContainerImage` is critest's name for `busybox`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct TestImages {
-    /// The busybox-like image every container runs (critest's `defaultTestContainerImage`).
-    #[serde(alias = "defaultTestContainerImage")]
-    pub busybox: String,
-    /// An image that only the image checks pull and remove.
-    pub pull: Option<String>,
-    /// A repository with a `latest` tag, named without a tag (it is pulled, not removed).
-    pub untagged: Option<String>,
-    /// An image with `USER <uid>`; the expected UID.
-    pub user: Option<(String, i64)>,
-    /// An image with `USER <uid>:<gid>`; the expected UID and GID.
-    pub user_group: Option<(String, i64, i64)>,
-    /// An image with `USER <name>`; the expected UID.
-    pub named_user: Option<(String, i64)>,
-    /// Several tags of one image that only the image checks use (and remove).
-    pub multi_tag: Vec<String>,
+/// The image of `kind` in `images`, if the set has one (for [`ImageKind::Untagged`], the
+/// image with a `latest` tag; for [`ImageKind::Distinct`], the first of at least two).
+pub fn image(images: &TestImages, kind: ImageKind) -> Option<&ImageRef> {
+    fn with_user(r: Option<&ImageRef>) -> Option<&ImageRef> {
+        r.filter(|r| r.user.is_some())
+    }
+    match kind {
+        ImageKind::Busybox => Some(&images.busybox),
+        ImageKind::Pull => images.distinct.first(),
+        ImageKind::Untagged => images
+            .iter()
+            .into_iter()
+            .map(|(_, r)| r)
+            .find(|r| r.tags.iter().any(|t| t == LATEST)),
+        ImageKind::Digest => images.digest.as_ref(),
+        ImageKind::User => with_user(images.user_uid.as_ref()),
+        ImageKind::UserGroup => with_user(images.user_uid_group.as_ref()),
+        ImageKind::NamedUser => with_user(images.user_username.as_ref()),
+        ImageKind::NamedUserGroup => with_user(images.user_username_group.as_ref()),
+        ImageKind::PredefinedGroup => images.predefined_group.as_ref(),
+        ImageKind::MultiTag => images.tags.as_ref().filter(|r| r.tags.len() > 1),
+        ImageKind::WebServer => images.web_server.as_ref(),
+        ImageKind::Distinct => images
+            .distinct
+            .first()
+            .filter(|_| images.distinct.len() > 1),
+    }
 }
 
-impl TestImages {
-    /// The reference configured for `kind`, if any.
-    pub fn get(&self, kind: ImageKind) -> Option<&str> {
-        match kind {
-            ImageKind::Busybox => (!self.busybox.is_empty()).then_some(self.busybox.as_str()),
-            ImageKind::Pull => self.pull.as_deref(),
-            ImageKind::Untagged => self.untagged.as_deref(),
-            ImageKind::User => self.user.as_ref().map(|u| u.0.as_str()),
-            ImageKind::UserGroup => self.user_group.as_ref().map(|u| u.0.as_str()),
-            ImageKind::NamedUser => self.named_user.as_ref().map(|u| u.0.as_str()),
-            ImageKind::MultiTag => self.multi_tag.first().map(String::as_str),
+/// The default reference of `kind`'s image (the bare repository for
+/// [`ImageKind::Untagged`]).
+pub fn reference(images: &TestImages, kind: ImageKind) -> Option<String> {
+    let r = image(images, kind)?;
+    Some(match kind {
+        ImageKind::Untagged => r.repository.clone(),
+        _ => r.reference(),
+    })
+}
+
+/// A set with only a busybox image.
+pub fn busybox_only(reference: &str) -> anycri::Result<TestImages> {
+    TestImages::parse(&format!("defaultTestContainerImage: {reference:?}\n"))
+}
+
+/// The images of the live environment: `ANYCRI_TEST_IMAGE` (which `scripts/runtime-env`
+/// pushes as `:1.0` and `:latest`) and `ANYCRI_PULL_IMAGE` (the same files under another
+/// image ID: a distinct image), from the process environment or `$ANYCRI_ENV_DIR/env`
+/// (default `/var/tmp/anycri-env`). None without a test image.
+pub fn from_environment() -> Option<TestImages> {
+    let mut images = busybox_only(&env_value("ANYCRI_TEST_IMAGE")?).ok()?;
+    if images.busybox.tags.len() == 1 && images.busybox.digest.is_none() {
+        images.busybox.tags.push(LATEST.to_owned());
+    }
+    if let Some(pull) = env_value("ANYCRI_PULL_IMAGE").and_then(|p| ImageRef::parse(&p).ok()) {
+        images.distinct.push(pull);
+    }
+    Some(images)
+}
+
+/// anycri's catalogue of test images as references under `prefix` (critest's
+/// `--registry-prefix`: `127.0.0.1:5000/anycri-conformance` names what
+/// `anycri conformance images --push 127.0.0.1:5000` pushed), without digests or IDs: only
+/// the registry knows those.
+pub fn with_registry_prefix(prefix: &str) -> TestImages {
+    let p = prefix.trim_end_matches('/');
+    let refs = |kind: TestImageKind| {
+        let mut tags = kind.tags();
+        if kind == TestImageKind::Distinct(2) {
+            tags.push(LATEST.to_owned());
+        }
+        ImageRef {
+            repository: if p.is_empty() {
+                kind.name()
+            } else {
+                format!("{p}/{}", kind.name())
+            },
+            tags,
+            digest: None,
+            id: None,
+            user: kind.config().user,
+        }
+    };
+    TestImages {
+        busybox: refs(TestImageKind::Busybox),
+        web_server: Some(refs(TestImageKind::WebServer)),
+        host_net_web_server: Some(refs(TestImageKind::HostNetWebServer)),
+        user_uid: Some(refs(TestImageKind::UserUid)),
+        user_uid_group: Some(refs(TestImageKind::UserUidGroup)),
+        user_username: Some(refs(TestImageKind::UserUsername)),
+        user_username_group: Some(refs(TestImageKind::UserUsernameGroup)),
+        predefined_group: Some(refs(TestImageKind::PredefinedGroup)),
+        tags: Some(refs(TestImageKind::Tags)),
+        digest: Some(refs(TestImageKind::Digest)),
+        distinct: (1..=anycri_images::catalog::DISTINCT_IMAGES)
+            .map(|n| refs(TestImageKind::Distinct(n)))
+            .collect(),
+    }
+}
+
+/// Build every test image from busybox-static (or the binary at `busybox`) and push it to
+/// `registry` (`host:port`, plain HTTP) under `prefix` (a namespace, or `host/namespace`; see
+/// `anycri_images::ImagePrefix`). The second distinct image is also tagged `latest`, for the
+/// check that pulls a reference without a tag. Pushing again is cheap: every blob is there.
+pub async fn push_test_images(
+    registry: &str,
+    prefix: &str,
+    busybox: Option<PathBuf>,
+    format: ManifestFormat,
+) -> anycri::Result<TestImages> {
+    let client = RegistryClient::new(registry)?;
+    let mut built = anycri_images::build_images(busybox, format).await?;
+    for b in &mut built {
+        if b.kind == TestImageKind::Distinct(2) && !b.tags.iter().any(|t| t == LATEST) {
+            b.tags.push(LATEST.to_owned());
         }
     }
+    anycri_images::push_all(&client, prefix, &built)
+        .await
+        .map_err(|e| e.context(format!("pushing the test images to {registry}")))
+}
 
-    /// anycri's test images under `prefix` (a registry host, maybe with a path): the images
-    /// `scripts/runtime-env` pushes (`<prefix>/anycri/busybox:1.0`, `.../pulltest:1.0`).
-    pub fn with_registry_prefix(prefix: &str) -> Self {
-        let p = prefix.trim_end_matches('/');
-        TestImages {
-            busybox: format!("{p}/anycri/busybox:1.0"),
-            pull: Some(format!("{p}/anycri/pulltest:1.0")),
-            untagged: Some(format!("{p}/anycri/busybox")),
-            ..Default::default()
+/// Read a test images file: anycri-images' JSON (`busybox`, `web_server`, ... with digests
+/// and IDs) replaces `base`; critest's `--test-images-file` YAML
+/// (`defaultTestContainerImage`, `webServerTestImage`) names two images, which override
+/// `base`'s (or make the whole set when there is no base).
+pub fn read_file(path: &Path, base: Option<TestImages>) -> anycri::Result<TestImages> {
+    let read = TestImages::read(path)?;
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let critest = !text.trim_start().starts_with('{')
+        && serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+            .ok()
+            .is_some_and(|v| v.get("busybox").is_none());
+    match base {
+        Some(mut base) if critest => {
+            let list = anycri_images::CritestImageList::from_yaml(&text)
+                .map_err(|e| e.context(path.display()))?;
+            base.apply_critest(&list)
+                .map_err(|e| e.context(path.display()))?;
+            Ok(base)
         }
-    }
-
-    /// The images of the live environment: `ANYCRI_TEST_IMAGE`, `ANYCRI_PULL_IMAGE` and
-    /// `REGISTRY` from the process environment or `$ANYCRI_ENV_DIR/env`
-    /// (default `/var/tmp/anycri-env`); None without a test image.
-    pub fn from_environment() -> Option<Self> {
-        let busybox = env_value("ANYCRI_TEST_IMAGE")?;
-        let untagged = busybox
-            .rsplit_once(':')
-            .filter(|(repo, tag)| !tag.contains('/') && !repo.is_empty())
-            .map(|(repo, _)| repo.to_owned());
-        Some(TestImages {
-            busybox,
-            pull: env_value("ANYCRI_PULL_IMAGE"),
-            untagged,
-            ..Default::default()
-        })
-    }
-
-    /// Read a YAML file (critest's `--test-images-file` keys are accepted).
-    pub fn from_file(path: &Path) -> anycri::Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            anycri::Error::with_source(
-                anycri::ErrorKind::InvalidArgument,
-                format!("reading test images file {}", path.display()),
-                e,
-            )
-        })?;
-        Self::from_yaml(&text)
-            .map_err(|e| e.context(format!("test images file {}", path.display())))
-    }
-
-    /// Parse the YAML text of a test images file.
-    pub fn from_yaml(text: &str) -> anycri::Result<Self> {
-        let images: TestImages = serde_yaml_ng::from_str(text).map_err(|e| {
-            anycri::Error::with_source(
-                anycri::ErrorKind::InvalidArgument,
-                "invalid test images YAML",
-                e,
-            )
-        })?;
-        if images.busybox.is_empty() {
-            return Err(anycri::Error::invalid_argument(
-                "the test images file must set busybox (or defaultTestContainerImage)",
-            ));
-        }
-        Ok(images)
-    }
-
-    /// Apply `other`'s set fields over these.
-    pub fn merge(&mut self, other: TestImages) {
-        if !other.busybox.is_empty() {
-            self.busybox = other.busybox;
-        }
-        self.pull = other.pull.or(self.pull.take());
-        self.untagged = other.untagged.or(self.untagged.take());
-        self.user = other.user.or(self.user.take());
-        self.user_group = other.user_group.or(self.user_group.take());
-        self.named_user = other.named_user.or(self.named_user.take());
-        if !other.multi_tag.is_empty() {
-            self.multi_tag = other.multi_tag;
-        }
+        _ => Ok(read),
     }
 }
 
@@ -172,33 +227,97 @@ pub(crate) fn env_value(key: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn critest_yaml_keys() {
-        let images = TestImages::from_yaml(
-            "defaultTestContainerImage: reg/busybox:1\npull: reg/p:1\nuser: [reg/u:1, 1000]\nmultiTag: [reg/m:1, reg/m:2]\n",
-        )
-        .unwrap();
-        assert_eq!(images.busybox, "reg/busybox:1");
-        assert_eq!(images.get(ImageKind::Pull), Some("reg/p:1"));
-        assert_eq!(images.user, Some(("reg/u:1".into(), 1000)));
-        assert_eq!(images.get(ImageKind::MultiTag), Some("reg/m:1"));
-        assert_eq!(images.get(ImageKind::NamedUser), None);
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "anycri-conformance-images-{}-{name}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     #[test]
-    fn yaml_without_busybox_is_invalid() {
-        let err = TestImages::from_yaml("pull: x\n").unwrap_err();
-        assert_eq!(err.kind(), anycri::ErrorKind::InvalidArgument);
-        assert!(TestImages::from_yaml("[not a map").is_err());
-    }
-
-    #[test]
-    fn registry_prefix() {
-        let images = TestImages::with_registry_prefix("10.0.0.1:5000/");
-        assert_eq!(images.busybox, "10.0.0.1:5000/anycri/busybox:1.0");
+    fn registry_prefix_names_the_whole_catalogue() {
+        let images = with_registry_prefix("10.0.0.1:5000/ns/");
+        assert_eq!(images.busybox.reference(), "10.0.0.1:5000/ns/busybox:1.0");
         assert_eq!(
-            images.untagged.as_deref(),
-            Some("10.0.0.1:5000/anycri/busybox")
+            reference(&images, ImageKind::Untagged).as_deref(),
+            Some("10.0.0.1:5000/ns/distinct-2")
         );
+        assert_eq!(
+            reference(&images, ImageKind::Pull).as_deref(),
+            Some("10.0.0.1:5000/ns/distinct-1:1.0")
+        );
+        assert_eq!(
+            image(&images, ImageKind::MultiTag).unwrap().tagged().len(),
+            3
+        );
+        assert_eq!(
+            image(&images, ImageKind::NamedUserGroup)
+                .unwrap()
+                .user
+                .as_deref(),
+            Some("www-data:users")
+        );
+        assert!(image(&images, ImageKind::Distinct).is_some());
+    }
+
+    #[test]
+    fn critest_yaml_alone_gives_two_images() {
+        let path = temp_file(
+            "critest.yaml",
+            "defaultTestContainerImage: reg/busybox:1\nwebServerTestImage: reg/nginx:1\n",
+        );
+        let images = read_file(&path, None).unwrap();
+        assert_eq!(images.busybox.reference(), "reg/busybox:1");
+        assert!(image(&images, ImageKind::WebServer).is_some());
+        for kind in [
+            ImageKind::Pull,
+            ImageKind::Untagged,
+            ImageKind::Digest,
+            ImageKind::User,
+            ImageKind::MultiTag,
+            ImageKind::Distinct,
+        ] {
+            assert!(image(&images, kind).is_none(), "{kind:?}");
+        }
+        // Over a full set, it overrides only its two images.
+        let over = read_file(&path, Some(with_registry_prefix("r:1/x"))).unwrap();
+        assert_eq!(over.busybox.reference(), "reg/busybox:1");
+        assert_eq!(over.web_server.as_ref().unwrap().reference(), "reg/nginx:1");
+        assert!(image(&over, ImageKind::User).is_some());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn json_file_replaces_the_base() {
+        let full = with_registry_prefix("r:1/x");
+        let path = temp_file("images.json", &full.to_json().unwrap());
+        let read = read_file(&path, Some(with_registry_prefix("other:1"))).unwrap();
+        assert_eq!(read, full);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_invalid_arguments() {
+        let path = temp_file("bad.yaml", "pull: x\n");
+        let err = read_file(&path, None).unwrap_err();
+        assert_eq!(err.kind(), anycri::ErrorKind::InvalidArgument);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+        let err = read_file(Path::new("/nonexistent/images.yaml"), None).unwrap_err();
+        assert_eq!(err.kind(), anycri::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn busybox_only_has_no_other_kind() {
+        let images = busybox_only("reg/busybox:1.0").unwrap();
+        assert_eq!(
+            reference(&images, ImageKind::Busybox).as_deref(),
+            Some("reg/busybox:1.0")
+        );
+        assert!(image(&images, ImageKind::Untagged).is_none());
+        assert!(busybox_only("bad ref").is_err());
     }
 }

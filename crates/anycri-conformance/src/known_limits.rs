@@ -14,7 +14,14 @@ pub struct KnownLimit {
 }
 
 /// Every known limit.
-pub const KNOWN_LIMITS: &[KnownLimit] = &[];
+pub const KNOWN_LIMITS: &[KnownLimit] = &[KnownLimit {
+    runtime_name: "containerd",
+    check: "image::groups_from_image",
+    reason: "containerd before the fix of containerd#8136 (backported to 1.6 by #8823, after \
+             1.6.20) looks up the image-defined supplementary groups of uid 0 instead of the \
+             image's USER when the request sets no run_as_user (the kubelet always sets it, \
+             so Kubernetes pods do not see this)",
+}];
 
 /// The known limit for `check` on `runtime_name`, if any.
 pub fn known_limit(runtime_name: &str, check: &str) -> Option<&'static KnownLimit> {

@@ -27,7 +27,7 @@ mod checks;
 pub mod cli;
 mod context;
 mod features;
-mod images;
+pub mod images;
 pub mod known_limits;
 mod registry;
 mod report;
@@ -36,9 +36,9 @@ mod runner;
 pub use anycri::{ImageService, RuntimeService};
 pub use context::{CheckResult, Failure, TestContext};
 pub use features::{Features, HostFeatures, Need};
-pub use images::{ImageKind, TestImages};
+pub use images::{ImageKind, ImageRef, TestImages, push_test_images};
 pub use registry::{Check, all_checks};
-pub use report::{CheckReport, Counts, Outcome, Report};
+pub use report::{CheckReport, Counts, Outcome, Report, comparison_markdown};
 pub use runner::{Options, Progress, run, select};
 
 /// Label key every pod and container of a run carries; the value is the run's ID.

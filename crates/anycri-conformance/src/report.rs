@@ -5,6 +5,8 @@ use std::{fmt::Write as _, path::Path, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
+use crate::known_limits::KnownLimit;
+
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "lowercase")]
@@ -139,6 +141,21 @@ impl Report {
         self.checks
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Failed { .. }))
+    }
+
+    /// `Version.runtime_name` of the runtime, the first word of [`Report::runtime`].
+    pub fn runtime_name(&self) -> &str {
+        self.runtime.split_whitespace().next().unwrap_or_default()
+    }
+
+    /// The known limit that explains `check`'s failure on this runtime, if any.
+    pub fn known_limit(&self, check: &CheckReport) -> Option<&'static KnownLimit> {
+        crate::known_limits::known_limit(self.runtime_name(), &check.name)
+    }
+
+    /// The failed checks that no known limit explains.
+    pub fn unexplained_failures(&self) -> impl Iterator<Item = &CheckReport> {
+        self.failures().filter(|c| self.known_limit(c).is_none())
     }
 
     /// The report as pretty JSON.
@@ -310,6 +327,88 @@ impl Report {
     }
 }
 
+/// The area of a check: the first part of its name.
+fn area(name: &str) -> &str {
+    name.split("::").next().unwrap_or_default()
+}
+
+/// A Markdown comparison of named runs: one row per area with `passed / skipped / failed`
+/// for each run, the totals, wall times and runtimes, then every failure with the reason of
+/// its known limit (or "not a known limit").
+pub fn comparison_markdown(reports: &[(String, Report)]) -> String {
+    let mut areas: Vec<&str> = Vec::new();
+    for (_, r) in reports {
+        for c in &r.checks {
+            if !areas.contains(&area(&c.name)) {
+                areas.push(area(&c.name));
+            }
+        }
+    }
+    let mut m = String::from("| area |");
+    for (name, _) in reports {
+        let _ = write!(m, " {name} |");
+    }
+    m.push_str("\n|---|");
+    m.push_str(&"---|".repeat(reports.len()));
+    m.push('\n');
+    let cell = |c: Counts| format!("{} / {} / {}", c.passed, c.skipped, c.failed);
+    for a in &areas {
+        let _ = write!(m, "| {a} |");
+        for (_, r) in reports {
+            let mut c = Counts::default();
+            for ch in r.checks.iter().filter(|ch| area(&ch.name) == *a) {
+                match ch.outcome {
+                    Outcome::Passed => c.passed += 1,
+                    Outcome::Failed { .. } => c.failed += 1,
+                    Outcome::Skipped { .. } => c.skipped += 1,
+                }
+            }
+            let _ = write!(m, " {} |", cell(c));
+        }
+        m.push('\n');
+    }
+    m.push_str("| **total** (passed / skipped / failed) |");
+    for (_, r) in reports {
+        let _ = write!(m, " **{}** |", cell(r.counts()));
+    }
+    m.push_str("\n| wall time |");
+    for (_, r) in reports {
+        let _ = write!(
+            m,
+            " {:.1} s (parallel {}) |",
+            r.duration.as_secs_f64(),
+            r.parallel
+        );
+    }
+    m.push_str("\n| runtime |");
+    for (_, r) in reports {
+        let _ = write!(m, " {} |", r.runtime);
+    }
+    m.push('\n');
+    let mut failures = String::new();
+    for (name, r) in reports {
+        for f in r.failures() {
+            if let Outcome::Failed { message } = &f.outcome {
+                let limit = r
+                    .known_limit(f)
+                    .map(|k| format!(" — known limit: {}", k.reason))
+                    .unwrap_or_else(|| " — **not a known limit**".into());
+                let _ = writeln!(
+                    failures,
+                    "- `{}` on {name}: {}{limit}",
+                    f.name,
+                    message.replace('\n', " ")
+                );
+            }
+        }
+    }
+    if !failures.is_empty() {
+        m.push_str("\nFailures:\n\n");
+        m.push_str(&failures);
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,6 +476,20 @@ mod tests {
         assert!(x.contains("got &lt;1&gt; &amp; &quot;2&quot;\u{fffd}"));
         assert!(x.contains("<skipped message=\"no | image\"/>"));
         assert!(!x.contains('\x01'));
+    }
+
+    #[test]
+    fn comparison_of_runs() {
+        let a = sample();
+        let mut b = sample();
+        b.checks.truncate(1);
+        let md = comparison_markdown(&[("A".into(), a), ("B".into(), b)]);
+        assert!(md.starts_with("| area | A | B |\n|---|---|---|\n"), "{md}");
+        assert!(md.contains("| pod | 1 / 0 / 1 | 1 / 0 / 0 |"), "{md}");
+        assert!(md.contains("| image | 0 / 1 / 0 | 0 / 0 / 0 |"), "{md}");
+        assert!(md.contains("**1 / 1 / 1**"), "{md}");
+        assert!(md.contains("- `pod::b` on A: got <1>"), "{md}");
+        assert!(md.contains("not a known limit"), "{md}");
     }
 
     #[test]

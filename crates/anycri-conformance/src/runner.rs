@@ -28,8 +28,98 @@ pub enum Progress {
     /// Nothing.
     #[default]
     Quiet,
-    /// One line per finished check on stderr.
+    /// One line per finished check on stderr (for logs and CI: stderr is not a terminal).
     Lines,
+    /// A progress bar on stderr with the names of the checks running; failures are printed
+    /// above it as they happen.
+    Bar,
+}
+
+/// The progress display of a run: a bar, lines, or nothing.
+struct Display {
+    progress: Progress,
+    total: usize,
+    done: std::sync::atomic::AtomicUsize,
+    bar: Option<indicatif::ProgressBar>,
+    running: Mutex<Vec<&'static str>>,
+}
+
+impl Display {
+    fn new(progress: Progress, total: usize) -> Self {
+        let bar = (progress == Progress::Bar).then(|| {
+            let bar = indicatif::ProgressBar::with_draw_target(
+                Some(total as u64),
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Display {
+            progress,
+            total,
+            done: Default::default(),
+            bar,
+            running: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn set_message(&self, running: &[&'static str]) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(running.join(", "));
+        }
+    }
+
+    fn started(&self, name: &'static str) {
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.push(name);
+        self.set_message(&running);
+    }
+
+    fn finished(&self, r: &CheckReport) {
+        let n = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let total = self.total;
+        let line = || {
+            let detail = match &r.outcome {
+                Outcome::Passed => String::new(),
+                Outcome::Failed { message } => format!(": {message}"),
+                Outcome::Skipped { reason } => format!(": {reason}"),
+            };
+            format!(
+                "[{n:>3}/{total}] {:<7} {} ({:.2} s){detail}",
+                r.outcome.label(),
+                r.name,
+                r.duration.as_secs_f64()
+            )
+        };
+        match self.progress {
+            Progress::Quiet => {}
+            Progress::Lines => eprintln!("{}", line()),
+            Progress::Bar => {
+                let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(i) = running.iter().position(|c| *c == r.name) {
+                    running.remove(i);
+                }
+                self.set_message(&running);
+                if let Some(bar) = &self.bar {
+                    if matches!(r.outcome, Outcome::Failed { .. }) {
+                        bar.println(line());
+                    }
+                    bar.inc(1);
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// What to run and how.
@@ -41,7 +131,7 @@ pub struct Options {
     pub skip: Option<Regex>,
     /// How many checks run at once (at least 1).
     pub parallel: usize,
-    /// The images; None takes them from the live environment, else `busybox:latest`.
+    /// The images; None takes them from the live environment, else `busybox:latest` alone.
     pub images: Option<TestImages>,
     /// Where pod logs and host directories of checks go (default: the temp directory).
     pub work_dir: Option<PathBuf>,
@@ -221,18 +311,22 @@ async fn prepare(
     let info = anycri::discover(runtime.as_ref())
         .await
         .map_err(|e| format!("the runtime does not answer Version: {e}"))?;
-    let test_images = options.images.clone().unwrap_or_else(|| {
-        TestImages::from_environment().unwrap_or_else(|| TestImages {
-            busybox: "busybox:latest".into(),
-            ..Default::default()
-        })
-    });
+    let test_images = match options
+        .images
+        .clone()
+        .or_else(crate::images::from_environment)
+    {
+        Some(i) => i,
+        None => crate::images::busybox_only("busybox:latest")
+            .map_err(|e| format!("the default test image: {e}"))?,
+    };
     std::fs::create_dir_all(work_dir)
         .map_err(|e| format!("creating the work directory {}: {e}", work_dir.display()))?;
+    let busybox = test_images.busybox.reference();
     images
-        .pull_image_if_absent(&test_images.busybox, None)
+        .pull_image_if_absent(&busybox, None)
         .await
-        .map_err(|e| format!("pulling the test image {}: {e}", test_images.busybox))?;
+        .map_err(|e| format!("pulling the test image {busybox}: {e}"))?;
     let mut features = Features {
         capabilities: info.capabilities,
         runtime: Some(info),
@@ -293,27 +387,12 @@ async fn execute(
     results: Arc<Mutex<Vec<Option<CheckReport>>>>,
     problems: Arc<Mutex<Vec<String>>>,
 ) {
-    let total = checks.len();
-    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let display = Arc::new(Display::new(options.progress, checks.len()));
     let record = {
         let results = results.clone();
-        let done = done.clone();
-        let progress = options.progress;
+        let display = display.clone();
         move |i: usize, r: CheckReport, p: Vec<String>| {
-            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if progress == Progress::Lines {
-                let detail = match &r.outcome {
-                    Outcome::Passed => String::new(),
-                    Outcome::Failed { message } => format!(": {message}"),
-                    Outcome::Skipped { reason } => format!(": {reason}"),
-                };
-                eprintln!(
-                    "[{n:>3}/{total}] {:<7} {} ({:.2} s){detail}",
-                    r.outcome.label(),
-                    r.name,
-                    r.duration.as_secs_f64()
-                );
-            }
+            display.finished(&r);
             results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
             problems.lock().unwrap_or_else(|p| p.into_inner()).extend(p);
         }
@@ -355,6 +434,7 @@ async fn execute(
     // Checks that see or change what others use run first, one at a time.
     for &i in runnable.iter().filter(|&&i| checks[i].exclusive) {
         let c = &checks[i];
+        display.started(c.name);
         let (r, p) = run_one(c.clone(), ctx_for(c), scale).await;
         record(i, r, p);
     }
@@ -364,8 +444,10 @@ async fn execute(
         let c = checks[i].clone();
         let ctx = ctx_for(&c);
         let semaphore = semaphore.clone();
+        let display = display.clone();
         set.spawn(async move {
             let _permit = semaphore.acquire_owned().await;
+            display.started(c.name);
             (i, run_one(c, ctx, scale).await)
         });
     }
@@ -374,6 +456,7 @@ async fn execute(
             record(i, r, p);
         }
     }
+    display.finish();
 }
 
 /// Aborts a task when dropped, so an interrupted run leaves no check running.

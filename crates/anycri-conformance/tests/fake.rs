@@ -3,18 +3,14 @@
 
 use std::sync::Arc;
 
-use anycri_conformance::{Options, Outcome, TestImages, run};
+use anycri_conformance::{Options, Outcome, images::with_registry_prefix, run};
 use anycri_fake::FakeRuntime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fake_runtime_passes_the_suite() {
     let fake = Arc::new(FakeRuntime::new());
-    let images = TestImages {
-        busybox: "registry.test/anycri/busybox:1.0".into(),
-        pull: Some("registry.test/anycri/pulltest:1.0".into()),
-        untagged: Some("registry.test/anycri/busybox".into()),
-        ..Default::default()
-    };
+    // anycri's test images by name (the fake pulls any reference).
+    let images = with_registry_prefix("registry.test/anycri-conformance");
     let report = run(
         fake.clone(),
         fake.clone(),
@@ -34,10 +30,15 @@ async fn fake_runtime_passes_the_suite() {
     );
     let c = report.counts();
     assert!(c.passed >= 30, "too few checks ran on the fake: {c:?}");
-    // Skips say why.
+    // Skips say why, and the full image set leaves no check without its image.
     for r in &report.checks {
         if let Outcome::Skipped { reason } = &r.outcome {
             assert!(!reason.is_empty(), "{} skipped without a reason", r.name);
+            assert!(
+                !reason.contains("test image in the image set"),
+                "{} lacks an image: {reason}",
+                r.name
+            );
         }
     }
     // Nothing of the run is left in the fake.

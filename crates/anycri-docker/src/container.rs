@@ -391,6 +391,7 @@ impl DockerRuntime {
             .await
             .map_err(|e| docker_error(format!("starting container {id}"), e))?;
         self.start_log_writer(&inspect);
+        self.create_log_file(&inspect).await;
         Ok(StartContainerResponse {})
     }
 
@@ -402,6 +403,32 @@ impl DockerRuntime {
         if let (Some(id), Some(path)) = (&inspect.id, path) {
             let tty = config.and_then(|c| c.tty).unwrap_or(false);
             self.inner.logs.start(id, path.into(), tty);
+        }
+    }
+
+    /// Create the container's (empty) log file unless its writer already has: as with
+    /// containerd, the file exists once StartContainer returns, even before any output.
+    async fn create_log_file(&self, inspect: &ContainerInspectResponse) {
+        let Some(path) = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(labels::LOG_PATH_LABEL))
+            .map(std::path::PathBuf::from)
+        else {
+            return;
+        };
+        if let Some(dir) = path.parent() {
+            let _ = tokio::fs::create_dir_all(dir).await;
+        }
+        if let Err(e) = tokio::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(&path)
+            .await
+        {
+            tracing::warn!(path = %path.display(), error = %e, "creating the container's log file");
         }
     }
 
@@ -528,6 +555,41 @@ impl DockerRuntime {
         Ok(ListContainersResponse { containers })
     }
 
+    /// Whether Docker logged an `oom` event for the container during its last run. Docker
+    /// 20.10 can lose `State.OOMKilled` when the task's exit is handled before its OOM event
+    /// (the exit then overwrites the flag), but the event itself is always in its event log;
+    /// asked only for a container that died of SIGKILL without the flag.
+    async fn oom_event_seen(&self, id: &str, state: &bollard::models::ContainerState) -> bool {
+        use futures::StreamExt as _;
+        let Some(started) = state
+            .started_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        else {
+            return false;
+        };
+        // Until now (with nanoseconds): the event log as it stands, without waiting for more.
+        let now = chrono::Utc::now();
+        let until = format!("{}.{:09}", now.timestamp(), now.timestamp_subsec_nanos());
+        let filters = HashMap::from([
+            ("type", vec!["container"]),
+            ("container", vec![id]),
+            ("event", vec!["oom"]),
+        ]);
+        let options = bollard::query_parameters::EventsOptionsBuilder::new()
+            .since(&started.timestamp().to_string())
+            .until(&until)
+            .filters(&filters)
+            .build();
+        let events = self.docker().events(Some(options));
+        tokio::pin!(events);
+        // The stream ends at `until`; the first OOM event is enough. The bound only guards
+        // against a daemon that never answers.
+        tokio::time::timeout(std::time::Duration::from_secs(5), events.next())
+            .await
+            .is_ok_and(|e| matches!(e, Some(Ok(_))))
+    }
+
     pub(crate) async fn container_status_impl(
         &self,
         request: ContainerStatusRequest,
@@ -549,7 +611,9 @@ impl DockerRuntime {
         let exit_code = ds.exit_code.unwrap_or(0) as i32;
         let reason = if state != ContainerState::ContainerExited {
             String::new()
-        } else if ds.oom_killed == Some(true) {
+        } else if ds.oom_killed == Some(true)
+            || (exit_code == 137 && self.oom_event_seen(&id, &ds).await)
+        {
             "OOMKilled".into()
         } else if exit_code == 0 {
             "Completed".into()

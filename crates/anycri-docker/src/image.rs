@@ -852,7 +852,7 @@ impl DockerRuntime {
             let options = RemoveImageOptionsBuilder::new().force(false).build();
             return match self.docker().remove_image(&tag, Some(options), None).await {
                 Ok(_) => Ok(RemoveImageResponse {}),
-                Err(e) if is_not_found(&e) => Ok(RemoveImageResponse {}),
+                Err(e) if is_gone(&e) => Ok(RemoveImageResponse {}),
                 Err(e) => Err(remove_error(&reference, e)),
             };
         }
@@ -862,11 +862,12 @@ impl DockerRuntime {
     }
 
     /// Remove the image `id` with all its names, unless a container uses it.
+    /// (A concurrent removal of the same image is a success: see [`is_gone`].)
     async fn remove_by_id(&self, reference: &str, id: &str) -> Result<()> {
         let plain = RemoveImageOptionsBuilder::new().force(false).build();
         let e = match self.docker().remove_image(id, Some(plain), None).await {
             Ok(_) => return Ok(()),
-            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) if is_gone(&e) => return Ok(()),
             Err(e) if needs_force(&e) => e,
             Err(e) => return Err(remove_error(reference, e)),
         };
@@ -884,7 +885,7 @@ impl DockerRuntime {
         let forced = RemoveImageOptionsBuilder::new().force(true).build();
         match self.docker().remove_image(id, Some(forced), None).await {
             Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) if is_gone(&e) => Ok(()),
             Err(e) => Err(remove_error(reference, e)),
         }
     }
@@ -1020,9 +1021,31 @@ fn images_bytes(images: &[ImageSummary]) -> u64 {
     shared.into_iter().fold(total, u64::saturating_add)
 }
 
+/// Whether a removal failed because the image is already gone: Docker says 404, or, when
+/// another removal of the same image won the race after the name was resolved, 500
+/// "unrecognized image ID".
+fn is_gone(e: &bollard::errors::Error) -> bool {
+    is_not_found(e)
+        || matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 500, message }
+            if message.contains("unrecognized image ID"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_concurrently_removed_image_is_gone() {
+        let server =
+            |status_code: u16, message: &str| bollard::errors::Error::DockerResponseServerError {
+                status_code,
+                message: message.into(),
+            };
+        assert!(is_gone(&server(404, "No such image: x")));
+        assert!(is_gone(&server(500, "unrecognized image ID sha256:0f41")));
+        assert!(!is_gone(&server(500, "driver failed")));
+        assert!(!is_gone(&server(409, "conflict: unable to delete")));
+    }
 
     fn named(r: &str) -> NamedRef {
         match parse_reference(r) {

@@ -1,5 +1,5 @@
 //! Networking: DNS config and hostname inside the pod, a container port reachable at the
-//! pod IP, a host port reachable on the host.
+//! pod IP, a host port reachable on the host, and the web server test image serving on both.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -19,6 +19,9 @@ pub(crate) fn checks() -> Vec<Check> {
         check!("network::host_port", "a port mapping makes the pod's server reachable at the host port", host_port)
             .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
             .needs(&[Need::Processes]),
+        check!("network::web_server_image", "the web server test image, run with its own command, answers at the pod IP on its port and at a mapped host port", web_server_image)
+            .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
+            .needs(&[Need::Processes, Need::Image(ImageKind::WebServer)]),
     ]
 }
 
@@ -148,5 +151,58 @@ async fn host_port(t: TestContext) -> CheckResult {
         "unexpected answer: {body:?}"
     );
     let _ = r;
+    Ok(())
+}
+
+async fn web_server_image(t: TestContext) -> CheckResult {
+    let image = t.image(ImageKind::WebServer)?;
+    t.ensure_image(&image).await?;
+    // critest's web server image and anycri's both listen on 80.
+    let container_port = 80;
+    let port = free_port()?;
+    let pod = t
+        .pod()
+        .port_mapping(Protocol::Tcp, container_port, i32::from(port))
+        .build();
+    let mut container = t.container_on(&image).build();
+    // The image's own entrypoint and command start the server.
+    container.command.clear();
+    container.args.clear();
+    let r = t.run(pod, container).await?;
+    let ip = t
+        .pod_status(&r.pod)
+        .await?
+        .network
+        .map(|n| n.ip)
+        .unwrap_or_default();
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| Failure::Fail(format!("pod IP {ip:?} is not an address")))?;
+    let at_pod = poll(
+        Duration::from_secs(15),
+        &format!("the web server never answered at {ip}:{container_port}"),
+        || async { Ok(http_get((ip, container_port as u16).into()).await) },
+    )
+    .await?;
+    let addrs = host_addresses();
+    let at_host = poll(
+        Duration::from_secs(15),
+        &format!("the web server never answered at host port {port} on {addrs:?}"),
+        || async {
+            for a in &addrs {
+                if let Some(b) = http_get((*a, port).into()).await {
+                    return Ok(Some(b));
+                }
+            }
+            Ok(None)
+        },
+    )
+    .await?;
+    let page = |body: &str| body.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    ensure_eq!(
+        page(&at_host),
+        page(&at_pod),
+        "page served at the host port and at the pod IP"
+    );
     Ok(())
 }
