@@ -20,6 +20,7 @@ pub const DOCKER_OPTIONS: &[&str] = &[
     "network_plugin",
     "cni_bin_dir",
     "cni_conf_dir",
+    "streaming_address",
 ];
 
 /// A parsed endpoint.
@@ -35,7 +36,8 @@ pub enum Endpoint {
         /// Docker's socket.
         socket: std::path::PathBuf,
         /// Shim settings from the query string (`pause_image`, `state_dir`,
-        /// `network_plugin=bridge|cni`, `cni_bin_dir`, `cni_conf_dir`).
+        /// `network_plugin=bridge|cni`, `cni_bin_dir`, `cni_conf_dir`,
+        /// `streaming_address=IP[:PORT]`).
         options: Vec<(String, String)>,
     },
 }
@@ -180,6 +182,9 @@ fn docker_builder(
     if let Some(dir) = get("state_dir") {
         builder = builder.state_dir(dir);
     }
+    if let Some(address) = get("streaming_address") {
+        builder = builder.streaming_address(parse_streaming_address(&address)?);
+    }
     match get("network_plugin").as_deref() {
         None | Some("bridge") => {}
         Some("cni") => {
@@ -199,6 +204,24 @@ fn docker_builder(
         }
     }
     Ok(builder)
+}
+
+/// `IP:PORT`, `[IPv6]:PORT` or a bare IP (a free port): where the Docker shim's streaming
+/// server listens.
+pub fn parse_streaming_address(address: &str) -> Result<std::net::SocketAddr> {
+    if let Ok(addr) = address.parse::<std::net::SocketAddr>() {
+        return Ok(addr);
+    }
+    address
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .map(|ip| std::net::SocketAddr::new(ip, 0))
+        .map_err(|_| {
+            Error::invalid_argument(format!(
+                "streaming address {address:?} must be IP:PORT or IP (e.g. 127.0.0.1:10010)"
+            ))
+        })
 }
 
 /// Connect to the backend `uri` names: `unix:///path` or a bare absolute path (CRI gRPC),
@@ -277,6 +300,16 @@ mod tests {
             }
         );
         assert!(Endpoint::parse("docker:///d.sock?bogus=1").is_err());
+        assert!(Endpoint::parse("docker:///d.sock?streaming_address=127.0.0.1:10010").is_ok());
+        assert_eq!(
+            parse_streaming_address("127.0.0.1:10010").unwrap(),
+            "127.0.0.1:10010".parse().unwrap()
+        );
+        assert_eq!(
+            parse_streaming_address("::1").unwrap(),
+            "[::1]:0".parse().unwrap()
+        );
+        assert!(parse_streaming_address("localhost:1").is_err());
         assert!(Endpoint::parse("docker:///d.sock?novalue").is_err());
         assert_eq!(
             Endpoint::parse("unix:///run/a.sock").unwrap(),

@@ -15,7 +15,10 @@
 mod endpoint;
 
 pub use anycri_core::*;
-pub use endpoint::{Connected, DEFAULT_ENDPOINTS, Endpoint, connect, connect_auto, connect_image};
+pub use endpoint::{
+    Connected, DEFAULT_ENDPOINTS, Endpoint, connect, connect_auto, connect_image,
+    parse_streaming_address,
+};
 
 #[cfg(feature = "docker")]
 pub use anycri_docker as docker;

@@ -43,8 +43,8 @@ pub struct DockerShimArgs {
     /// Where the shim keeps its sandbox checkpoints.
     #[arg(long, default_value = "/var/lib/anycri-docker")]
     pub state_dir: String,
-    /// Address of the streaming server for Exec/Attach/PortForward. The streaming server is
-    /// not built yet: those calls return Unimplemented whatever this says.
+    /// Address of the streaming server for Exec/Attach/PortForward (`IP:PORT`, or `IP` for a
+    /// free port; default 127.0.0.1 and a free port).
     #[arg(long)]
     pub streaming_address: Option<String>,
     /// Timeout of each Docker request (e.g. 2m).
@@ -100,15 +100,15 @@ async fn shutdown_signal() {
 /// Run the Docker shim as a CRI daemon until SIGTERM/SIGINT.
 pub async fn shim_docker(args: DockerShimArgs) -> Result<()> {
     let socket = socket_of(&args.listen)?;
-    if args.streaming_address.is_some() {
-        tracing::warn!(
-            "--streaming-address: the streaming server is not built yet; Exec, Attach and PortForward stay Unimplemented"
-        );
-    }
     let mut builder = DockerRuntime::builder(&args.docker_endpoint)
         .pause_image(&args.pause_image)
         .state_dir(&args.state_dir)
         .timeout(args.runtime_request_timeout);
+    if let Some(address) = &args.streaming_address {
+        let address = anycri::parse_streaming_address(address)
+            .map_err(|e| e.context("--streaming-address"))?;
+        builder = builder.streaming_address(address);
+    }
     if args.network_plugin == NetworkPluginArg::Cni {
         builder = builder.network_plugin(NetworkPlugin::Cni {
             bin_dir: args.cni_bin_dir.clone().into(),

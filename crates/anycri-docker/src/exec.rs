@@ -147,19 +147,25 @@ impl DockerRuntime {
             }
             return Err(err);
         }
+        let exit_code = self.exec_exit_code(&exec_id).await?;
+        Ok(ExecSyncResponse {
+            stdout,
+            stderr,
+            exit_code,
+        })
+    }
+
+    /// The exit code of an exec whose output stream has ended.
+    pub(crate) async fn exec_exit_code(&self, exec_id: &str) -> Result<i32> {
         // The stream ends when the process does; its exit code may take a moment to show.
         for _ in 0..50 {
             let info = self
                 .docker()
-                .inspect_exec(&exec_id)
+                .inspect_exec(exec_id)
                 .await
                 .map_err(|e| docker_error("inspecting exec", e))?;
             if info.running != Some(true) {
-                return Ok(ExecSyncResponse {
-                    stdout,
-                    stderr,
-                    exit_code: info.exit_code.unwrap_or(-1) as i32,
-                });
+                return Ok(info.exit_code.unwrap_or(-1) as i32);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -168,17 +174,32 @@ impl DockerRuntime {
         )))
     }
 
-    async fn kill_exec(&self, exec_id: &str) {
-        match self.docker().inspect_exec(exec_id).await {
-            Ok(info) => {
-                if let Some(pid) = info.pid.filter(|p| *p > 0) {
-                    kill_tree(pid as i32);
+    /// Kill an exec's process and everything it started. Docker marks an exec running a
+    /// moment before it knows the process's PID; such an exec is asked again until the PID
+    /// shows (or the exec ends), so a process that was just starting is not left behind.
+    pub(crate) async fn kill_exec(&self, exec_id: &str) {
+        for _ in 0..500 {
+            let info = match self.docker().inspect_exec(exec_id).await {
+                Ok(info) => info,
+                Err(e) => {
+                    tracing::warn!(exec_id, error = %e, "cannot find the exec to kill it");
+                    return;
                 }
+            };
+            if let Some(pid) = info.pid.filter(|p| *p > 0) {
+                tracing::debug!(exec_id, pid, "killing the exec's process tree");
+                kill_tree(pid as i32);
+                return;
             }
-            Err(e) => {
-                tracing::warn!(exec_id, error = %e, "cannot find the timed-out exec to kill it")
+            if info.running != Some(true) {
+                return;
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        tracing::warn!(
+            exec_id,
+            "the exec never got a process ID; it was not killed"
+        );
     }
 }
 

@@ -23,5 +23,7 @@ mod network;
 mod runtime;
 mod sandbox;
 mod stats;
+mod streaming;
 
+pub use anycri_streaming::StreamingConfig;
 pub use runtime::{DockerRuntime, DockerRuntimeBuilder, NetworkPlugin};

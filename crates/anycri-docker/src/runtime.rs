@@ -2,13 +2,14 @@
 //! Debian 12's Docker 20.10 with API 1.41 and newer engines both work), the shim's settings,
 //! and the trait impls that hand each CRI call to the module of its concept.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use anycri_core::{
     Error, Result,
     api::*,
     service::{CriStream, ImageService, RuntimeService},
 };
+use anycri_streaming::{StreamingConfig, StreamingServer};
 use async_trait::async_trait;
 use bollard::Docker;
 
@@ -43,6 +44,7 @@ pub struct DockerRuntimeBuilder {
     network: NetworkPlugin,
     timeout: Duration,
     stats_cache_ttl: Duration,
+    streaming: StreamingConfig,
 }
 
 impl DockerRuntimeBuilder {
@@ -56,6 +58,7 @@ impl DockerRuntimeBuilder {
             network: NetworkPlugin::Bridge,
             timeout: Duration::from_secs(120),
             stats_cache_ttl: Duration::from_secs(10),
+            streaming: StreamingConfig::default(),
         }
     }
 
@@ -89,6 +92,19 @@ impl DockerRuntimeBuilder {
         self
     }
 
+    /// Where the streaming server for Exec, Attach and PortForward listens (default
+    /// `127.0.0.1:0`: loopback, a free port). It starts on the first such call.
+    pub fn streaming_address(mut self, address: SocketAddr) -> Self {
+        self.streaming.address = address;
+        self
+    }
+
+    /// All settings of the streaming server (address, token lifetime, ...).
+    pub fn streaming_config(mut self, config: StreamingConfig) -> Self {
+        self.streaming = config;
+        self
+    }
+
     /// Connect to Docker, negotiate the API version, and resume the log writers of running
     /// containers.
     pub async fn connect(self) -> Result<DockerRuntime> {
@@ -117,6 +133,8 @@ impl DockerRuntimeBuilder {
                 network: self.network,
                 checkpoints,
                 host: crate::sandbox::HostFacts::detect(),
+                streaming_config: self.streaming,
+                streaming: tokio::sync::OnceCell::new(),
             }),
         };
         runtime.resume_logging().await;
@@ -155,6 +173,8 @@ pub(crate) struct Inner {
     pub logs: LogManager,
     pub stats: StatsCache,
     pub host: crate::sandbox::HostFacts,
+    pub streaming_config: StreamingConfig,
+    pub streaming: tokio::sync::OnceCell<StreamingServer>,
 }
 
 /// The Docker shim. Cheap to clone; clones share the connection and state.
@@ -292,15 +312,14 @@ impl RuntimeService for DockerRuntime {
     async fn exec_sync(&self, request: ExecSyncRequest) -> Result<ExecSyncResponse> {
         self.exec_sync_impl(request).await
     }
-    async fn exec(&self, _request: ExecRequest) -> Result<ExecResponse> {
-        // Needs the streaming server (anycri-streaming), which does not exist yet.
-        unimplemented("Exec")
+    async fn exec(&self, request: ExecRequest) -> Result<ExecResponse> {
+        self.exec_impl(request).await
     }
-    async fn attach(&self, _request: AttachRequest) -> Result<AttachResponse> {
-        unimplemented("Attach")
+    async fn attach(&self, request: AttachRequest) -> Result<AttachResponse> {
+        self.attach_impl(request).await
     }
-    async fn port_forward(&self, _request: PortForwardRequest) -> Result<PortForwardResponse> {
-        unimplemented("PortForward")
+    async fn port_forward(&self, request: PortForwardRequest) -> Result<PortForwardResponse> {
+        self.port_forward_impl(request).await
     }
     async fn container_stats(
         &self,
