@@ -628,10 +628,7 @@ impl DockerRuntime {
             .or(config.image.clone())
             .unwrap_or_default();
         let image_id = inspect.image.clone().unwrap_or_default();
-        let image_ref = match self.resolve_image(&image_id).await {
-            Ok(r) => r.repo_digest.unwrap_or_else(|| image_id.clone()),
-            Err(_) => image_id.clone(),
-        };
+        let image_ref = self.image_ref_of(&image_id).await;
         let mounts = inspect
             .mounts
             .clone()

@@ -37,6 +37,49 @@ use crate::{
     error::{docker_error, is_not_found},
 };
 
+/// How long a container status may reuse an image's resolved `image_ref` (a repo digest).
+/// PullImage and RemoveImage through the shim clear the cache at once; the lifetime bounds
+/// how stale it can be after image changes made directly on Docker.
+const IMAGE_REF_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// ContainerStatus's `image_ref` per image ID, so a status costs one Docker call (the
+/// container inspect), not two.
+#[derive(Debug, Default)]
+pub(crate) struct ImageRefCache {
+    entries: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
+}
+
+impl ImageRefCache {
+    fn get(&self, image_id: &str) -> Option<String> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(image_id)
+            .filter(|(_, at)| at.elapsed() < IMAGE_REF_TTL)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn insert(&self, image_id: &str, image_ref: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        // Bounded: expired entries go first, and the map never outgrows the image store.
+        if entries.len() >= 1024 {
+            entries.retain(|_, (_, at)| at.elapsed() < IMAGE_REF_TTL);
+        }
+        if entries.len() < 1024 {
+            entries.insert(
+                image_id.to_owned(),
+                (image_ref.to_owned(), std::time::Instant::now()),
+            );
+        }
+    }
+
+    fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
 /// The request field holding the image reference.
 const FIELD: &str = "image.image";
 
@@ -789,6 +832,7 @@ impl DockerRuntime {
     }
 
     pub(crate) async fn pull_image_impl(&self, r: PullImageRequest) -> Result<PullImageResponse> {
+        self.inner.image_refs.clear();
         let reference = r.image.map(|spec| spec.image).unwrap_or_default();
         let named = match parse_field(FIELD, &reference)? {
             ImageRef::Named(n) => n,
@@ -834,6 +878,7 @@ impl DockerRuntime {
         &self,
         r: RemoveImageRequest,
     ) -> Result<RemoveImageResponse> {
+        self.inner.image_refs.clear();
         let reference = r.image.map(|spec| spec.image).unwrap_or_default();
         let parsed = parse_field(FIELD, &reference)?;
         let Some(inspect) = self.inspect(&reference, &parsed).await? else {
@@ -965,6 +1010,21 @@ impl DockerRuntime {
     }
 
     /// The image `reference` names (tag, digest, full or short ID); NotFound when absent.
+    /// The `image_ref` a container status reports for `image_id`: a repo digest of the image
+    /// when it has one, else the ID (also when the image is gone). Cached per image ID.
+    pub(crate) async fn image_ref_of(&self, image_id: &str) -> String {
+        if let Some(r) = self.inner.image_refs.get(image_id) {
+            return r;
+        }
+        let image_ref = match self.resolve_image(image_id).await {
+            Ok(r) => r.repo_digest.unwrap_or_else(|| image_id.to_owned()),
+            // Not cached: the image may come back (a pull), or Docker may answer next time.
+            Err(_) => return image_id.to_owned(),
+        };
+        self.inner.image_refs.insert(image_id, &image_ref);
+        image_ref
+    }
+
     pub(crate) async fn resolve_image(&self, reference: &str) -> Result<ResolvedImage> {
         let parsed = parse_reference(reference).map_err(|why| {
             Error::invalid_argument(format!("invalid image reference {reference:?}: {why}"))

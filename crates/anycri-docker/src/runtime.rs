@@ -135,6 +135,7 @@ impl DockerRuntimeBuilder {
                 host: crate::sandbox::HostFacts::detect(),
                 streaming_config: self.streaming,
                 streaming: tokio::sync::OnceCell::new(),
+                image_refs: Default::default(),
             }),
         };
         runtime.resume_logging().await;
@@ -175,6 +176,7 @@ pub(crate) struct Inner {
     pub host: crate::sandbox::HostFacts,
     pub streaming_config: StreamingConfig,
     pub streaming: tokio::sync::OnceCell<StreamingServer>,
+    pub image_refs: crate::image::ImageRefCache,
 }
 
 /// The Docker shim. Cheap to clone; clones share the connection and state.
