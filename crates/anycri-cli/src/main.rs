@@ -1,5 +1,6 @@
 //! `anycri`: inspect and drive any container runtime through anycri — the CRI's crictl
-//! verbs (info, pods, ps, images, pull, inspect, exec, logs, stop, rm) against any endpoint
+//! verbs (info, pods, ps, images, pull, inspect, exec, attach, port-forward, logs, stop, rm)
+//! against any endpoint
 //! `anycri::connect` accepts, or the node's runtime found the way crictl finds it.
 
 /// `println!` that ends the process quietly when stdout is closed (`anycri ps | head`).
@@ -14,6 +15,7 @@ macro_rules! out {
 
 mod daemon;
 mod output;
+mod streaming;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -35,7 +37,8 @@ struct Cli {
     runtime_endpoint: Option<String>,
 
     /// Image endpoint, when images are served elsewhere (default: the runtime endpoint).
-    #[arg(short = 'i', long, global = true, env = "IMAGE_SERVICE_ENDPOINT")]
+    /// Before the command, as in crictl (`exec -i` and `attach -i` mean stdin).
+    #[arg(short = 'i', long, env = "IMAGE_SERVICE_ENDPOINT")]
     image_endpoint: Option<String>,
 
     /// Request timeout (e.g. 10s, 2m); per-call deadlines derive from it as in the kubelet.
@@ -112,12 +115,18 @@ enum Command {
         /// Container ID, pod ID or image reference.
         id: String,
     },
-    /// Run a command in a container.
+    /// Run a command in a container (streaming, like crictl exec; --sync for ExecSync).
     Exec {
-        /// Run synchronously (ExecSync) and print the output; the only mode so far.
-        #[arg(long, default_value_t = true)]
+        /// Run synchronously (ExecSync) and print the output when the command ends.
+        #[arg(short, long)]
         sync: bool,
-        /// Kill the command after this long (0: no limit).
+        /// Forward stdin to the command.
+        #[arg(short = 'i', long, conflicts_with = "sync")]
+        interactive: bool,
+        /// Allocate a terminal: the local one goes raw and its size follows.
+        #[arg(short, long, conflicts_with = "sync")]
+        tty: bool,
+        /// With --sync: kill the command after this long (0: no limit).
         #[arg(long = "exec-timeout", default_value = "0s", value_parser = humantime::parse_duration)]
         exec_timeout: Duration,
         /// Container ID.
@@ -125,6 +134,28 @@ enum Command {
         /// Command and arguments.
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
+    },
+    /// Attach to a running container's main process.
+    Attach {
+        /// Forward stdin to the process (the container must keep stdin open).
+        #[arg(short = 'i', long)]
+        interactive: bool,
+        /// The container has a terminal: the local one goes raw and its size follows.
+        #[arg(short, long)]
+        tty: bool,
+        /// Container ID.
+        id: String,
+    },
+    /// Forward local ports to ports in a pod until interrupted (Ctrl-C).
+    PortForward {
+        /// The local address to listen on (an IP, or localhost).
+        #[arg(long, default_value = "127.0.0.1")]
+        address: String,
+        /// Pod ID.
+        pod: String,
+        /// Ports as [LOCAL:]REMOTE (`:REMOTE` picks a free local port).
+        #[arg(required = true)]
+        ports: Vec<String>,
     },
     /// Print a container's log (read from its CRI log file on this host).
     Logs {
@@ -454,15 +485,14 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         }
         Command::Exec {
             sync,
+            interactive,
+            tty,
             exec_timeout,
             id,
             cmd,
         } => {
             if !sync {
-                return Err(Error::unimplemented(
-                    "interactive exec (without --sync)",
-                    "the anycri CLI",
-                ));
+                return streaming::exec(rt.as_ref(), &id, &cmd, interactive, tty).await;
             }
             let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
             let out = rt.exec_collect(&id, &cmd, exec_timeout).await?;
@@ -471,6 +501,16 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
             std::io::stderr().write_all(&out.stderr).ok();
             return Ok(out.exit_code);
         }
+        Command::Attach {
+            interactive,
+            tty,
+            id,
+        } => return streaming::attach(rt.as_ref(), &id, interactive, tty).await,
+        Command::PortForward {
+            address,
+            pod,
+            ports,
+        } => return streaming::port_forward(rt.clone(), &pod, &ports, &address).await,
         Command::Logs {
             timestamps,
             follow,
