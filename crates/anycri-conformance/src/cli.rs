@@ -252,6 +252,7 @@ pub async fn run_cli(args: ConformanceArgs) -> anycri::Result<i32> {
         progress: args.progress.resolve(),
         handle_ctrl_c: true,
         timeout_scale: args.timeout_scale,
+        streaming_client: true,
         ..Default::default()
     };
     eprintln!("anycri conformance against {}", connected.endpoint);

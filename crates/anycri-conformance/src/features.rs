@@ -87,7 +87,7 @@ pub struct Features {
     pub host: HostFeatures,
     /// Whether the runtime runs the image's programs (probed with a container).
     pub processes: bool,
-    /// The streaming client is available.
+    /// The streaming session checks may run (anycri's streaming client is used).
     pub streaming_client: bool,
     /// The configured test images.
     pub images: TestImages,
@@ -104,7 +104,7 @@ impl Features {
             Need::PortForward => no(c.port_forward, "the runtime does not implement PortForward"),
             Need::StreamingClient => no(
                 self.streaming_client,
-                "needs the streaming client (anycri-streaming), not built yet",
+                "the streaming session checks are turned off (Options::streaming_client)",
             ),
             Need::ContainerEvents => no(
                 c.container_events,

@@ -143,7 +143,8 @@ pub struct Options {
     pub handle_ctrl_c: bool,
     /// Multiply every check's timeout by this (slow machines).
     pub timeout_scale: f64,
-    /// The streaming client is available for the streaming checks.
+    /// Run the streaming session checks (exec, attach and port-forward through the
+    /// runtime's streaming URL with anycri's streaming client); off, they are skipped.
     pub streaming_client: bool,
 }
 
@@ -159,7 +160,7 @@ impl Default for Options {
             progress: Progress::Quiet,
             handle_ctrl_c: false,
             timeout_scale: 1.0,
-            streaming_client: false,
+            streaming_client: true,
         }
     }
 }

@@ -49,6 +49,7 @@ fn options(images: TestImages) -> Options {
         parallel: parallel(),
         progress: Progress::Lines,
         images: Some(images),
+        streaming_client: true,
         ..Default::default()
     }
 }

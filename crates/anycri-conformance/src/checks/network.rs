@@ -57,7 +57,7 @@ async fn hostname(t: TestContext) -> CheckResult {
 }
 
 /// GET / from `addr`; the body when the server answered 200.
-async fn http_get(addr: std::net::SocketAddr) -> Option<String> {
+pub(crate) async fn http_get(addr: std::net::SocketAddr) -> Option<String> {
     let mut s = tokio::time::timeout(Duration::from_secs(3), tokio::net::TcpStream::connect(addr))
         .await
         .ok()?
