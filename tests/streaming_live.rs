@@ -1,7 +1,8 @@
 //! Exec, Attach and PortForward end to end with anycri's streaming client: against
 //! containerd's own streaming server (its URLs come from containerd's CRI), and against
 //! anycri's streaming server behind the Docker shim (in-process and through anycri-server).
-//! Bad input on our server: unknown, expired and reused tokens, SPDY, a client that leaves
+//! SPDY/3.1 on the shim's server with an independent client (exec, port-forward).
+//! Bad input on our server: unknown, expired and reused tokens, SPDY protocols, a client that leaves
 //! mid-exec (checked with Docker's API as an independent observer). Needs
 //! `scripts/runtime-env up`; skips with a reason without it, fails under
 //! ANYCRI_REQUIRE_LIVE=1.
@@ -352,7 +353,7 @@ async fn raw_http(addr: std::net::SocketAddr, request: &str) -> String {
     }
 }
 
-/// Unknown, expired and reused tokens are 404s; SPDY is answered with 501; a bad request
+/// Unknown, expired and reused tokens are 404s; an unsupported SPDY stream protocol is a 403; a bad request
 /// gets InvalidArgument from the RPC. The server keeps serving afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_bad_streaming_input() {
@@ -389,16 +390,19 @@ async fn docker_bad_streaming_input() {
             .unwrap_err();
         assert!(err.is_not_found(), "{err}");
 
-        // SPDY is recognised and refused clearly (until its transport is wired in).
+        // SPDY with a stream protocol the server does not speak: 403, as from the kubelet.
         let url = rt.exec(request(&["true"])).await.unwrap().url;
         let path = url.trim_start_matches(&base);
         let raw = raw_http(
             addr,
-            &format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n"),
+            &format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v9.channel.k8s.io\r\n\r\n"),
         )
         .await;
-        assert!(raw.starts_with("HTTP/1.1 501"), "{raw}");
-        assert!(raw.contains("SPDY not yet supported"), "{raw}");
+        assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+        assert!(
+            raw.to_ascii_lowercase().contains("x-accepted-stream-protocol-versions: v4.channel.k8s.io"),
+            "{raw}"
+        );
 
         // Not an upgrade at all; garbage.
         let url = rt.exec(request(&["true"])).await.unwrap().url;
@@ -436,6 +440,124 @@ async fn docker_bad_streaming_input() {
         // Still serving.
         let session = exec(rt, &id, &["echo", "alive"], ExecOptions::default()).await;
         assert_eq!(collect(session).await.0, "alive\n");
+    })
+    .await;
+}
+
+/// The address and path of a streaming URL.
+fn split_url(url: &str) -> (std::net::SocketAddr, String) {
+    let rest = url.split_once("://").unwrap().1;
+    let slash = rest.find('/').unwrap();
+    (rest[..slash].parse().unwrap(), rest[slash..].to_owned())
+}
+
+/// SPDY/3.1 through the Docker shim's real streaming server, driven by the independent test
+/// client: an exec (stdout and stderr apart, the exit code in the v4 status) and a
+/// port-forward to a TCP echo server in the pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_spdy_exec_and_port_forward() {
+    use anycri_testenv::spdy_client::upgrade;
+    const HANG_GUARD: Duration = Duration::from_secs(60);
+    let Some(target) = common::docker().await else {
+        return;
+    };
+    common::with_cleanup(target, |t| async move {
+        let (pod, id) = running(&t, "spdy", "nc -ll -p 8080 -e cat").await;
+        let rt = t.runtime.as_ref();
+
+        let url = rt
+            .exec(ExecRequest {
+                container_id: id.clone(),
+                cmd: ["sh", "-c", "echo out; echo err >&2; exit 3"]
+                    .map(String::from)
+                    .to_vec(),
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .url;
+        let (addr, path) = split_url(&url);
+        let response = upgrade(addr, &path, &["v4.channel.k8s.io"], &[])
+            .await
+            .unwrap();
+        assert_eq!(response.status, 101, "{response:?}");
+        assert_eq!(
+            response.header("x-stream-protocol-version"),
+            Some("v4.channel.k8s.io")
+        );
+        let mut c = response.into_client();
+        tokio::time::timeout(HANG_GUARD, async {
+            c.syn_stream(1, &[("streamtype", "error")], false).await;
+            c.syn_stream(3, &[("streamtype", "stdout")], false).await;
+            c.syn_stream(5, &[("streamtype", "stderr")], false).await;
+            c.pump_until("FIN on every stream", |c| {
+                [1, 3, 5].iter().all(|id| c.fins.contains(id))
+            })
+            .await;
+        })
+        .await
+        .expect("exec over SPDY hung");
+        assert_eq!((c.text(3).as_str(), c.text(5).as_str()), ("out\n", "err\n"));
+        let status = c.text(1);
+        assert!(status.contains(r#""reason":"NonZeroExitCode""#), "{status}");
+        assert!(
+            status.contains(r#""causes":[{"reason":"ExitCode","message":"3"}]"#),
+            "{status}"
+        );
+        drop(c);
+
+        // nc listens a moment after the container starts: retry until it answers.
+        let mut echoed = None;
+        for _ in 0..100 {
+            let url = rt
+                .port_forward(PortForwardRequest {
+                    pod_sandbox_id: pod.clone(),
+                    port: vec![8080],
+                })
+                .await
+                .unwrap()
+                .url;
+            let (addr, path) = split_url(&url);
+            let response = upgrade(addr, &path, &["portforward.k8s.io"], &[])
+                .await
+                .unwrap();
+            assert_eq!(response.status, 101, "{response:?}");
+            let mut c = response.into_client();
+            let answered = tokio::time::timeout(HANG_GUARD, async {
+                let pair = |kind| [("streamtype", kind), ("port", "8080"), ("requestid", "0")];
+                c.syn_stream(1, &pair("error"), false).await;
+                c.syn_stream(3, &pair("data"), false).await;
+                c.data(3, false, b"ping over spdy\n").await;
+                c.pump_until("the echo or an error", |c| {
+                    c.text(3).len() >= 15 || c.fins.contains(&1)
+                })
+                .await;
+                c.text(3).len() >= 15
+            })
+            .await
+            .expect("port-forward over SPDY hung");
+            if answered {
+                echoed = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut c = echoed.expect("the echo server in the pod answers over SPDY");
+        assert_eq!(c.text(3), "ping over spdy\n");
+        // A second message on the same connection, then close it: FIN comes back, no error.
+        tokio::time::timeout(HANG_GUARD, async {
+            c.data(3, true, b"bye\n").await;
+            c.pump_until("FIN on both streams", |c| {
+                c.fins.contains(&1) && c.fins.contains(&3)
+            })
+            .await;
+        })
+        .await
+        .expect("closing the forwarded connection hung");
+        assert_eq!(c.text(3), "ping over spdy\nbye\n");
+        assert_eq!(c.text(1), "", "no error for a connection that worked");
     })
     .await;
 }

@@ -6,9 +6,9 @@
 //!   out single-use, expiring tokens (`get_exec`, `get_attach`, `get_port_forward` build the
 //!   URL the RPC returns) and speaks the Kubernetes WebSocket channel protocols
 //!   (`v5.channel.k8s.io`, `v4.channel.k8s.io`, `channel.k8s.io` and their base64 forms) and
-//!   the WebSocket port-forward protocol. SPDY/3.1 requests are recognised and answered with
-//!   501 until the SPDY transport is plugged in ([`session`] is the transport-neutral half
-//!   it will use).
+//!   the WebSocket port-forward protocol, and SPDY/3.1 (`Upgrade: SPDY/3.1`, the protocol of
+//!   kubectl, critest and the kubelet's path) with the remote command protocols v4 to v1 and
+//!   `portforward.k8s.io`. Both transports run the same provider path ([`session`]).
 //! - [`client`] asks any [`RuntimeService`](anycri_core::RuntimeService) for a URL and
 //!   connects: [`client::exec`], [`client::attach`], [`client::port_forward`]. It works with
 //!   containerd's own streaming server (v4) and with this one (v5).
@@ -33,6 +33,7 @@ pub mod protocol;
 pub mod provider;
 mod server;
 pub mod session;
+mod spdy;
 pub mod token;
 mod websocket;
 

@@ -1,9 +1,9 @@
 //! [`StreamingServer`]: the HTTP/1.1 endpoint the CRI `Exec`, `Attach` and `PortForward`
 //! RPCs return URLs for (`http://ADDR/exec/<token>`, `/attach/<token>`,
 //! `/portforward/<token>`). The token is consumed first (unknown or expired: 404); then the
-//! `Upgrade` header picks the transport — WebSocket with the Kubernetes channel protocols
-//! here, SPDY/3.1 answered with 501 until its transport is wired in — and the session runs on
-//! its own task. Shutdown stops accepting, tells every session its client is gone, and waits
+//! `Upgrade` header picks the transport — WebSocket with the Kubernetes channel protocols, or
+//! SPDY/3.1 with `X-Stream-Protocol-Version` negotiated as the kubelet does — and the session
+//! runs on its own task. Shutdown stops accepting, tells every session its client is gone, and waits
 //! for them.
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
@@ -30,6 +30,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     protocol::{self, ChannelProtocol},
     provider::StreamingProvider,
+    spdy,
     token::{self, StreamRequest, TokenCache},
     websocket::{self, ExecKind},
 };
@@ -286,7 +287,11 @@ fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byte
     let upgrade = header_str(&req, header::UPGRADE).map(str::to_ascii_lowercase);
     match upgrade.as_deref() {
         Some("websocket") => upgrade_websocket(shared, &mut req, request),
-        Some(u) if u.starts_with("spdy/") => spdy_not_supported(),
+        Some("spdy/3.1") => upgrade_spdy(shared, req, request),
+        Some(u) if u.starts_with("spdy/") => text(
+            StatusCode::BAD_REQUEST,
+            format!("unsupported SPDY version {u:?}; this server speaks SPDY/3.1"),
+        ),
         _ => text(
             StatusCode::BAD_REQUEST,
             "streaming needs an upgrade: `Upgrade: websocket` (Kubernetes channel protocols) or `Upgrade: SPDY/3.1`",
@@ -294,12 +299,120 @@ fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byte
     }
 }
 
-/// The SPDY/3.1 branch; the SPDY transport (`anycri-spdy`) plugs in here.
-fn spdy_not_supported() -> Response<Full<Bytes>> {
-    text(
-        StatusCode::NOT_IMPLEMENTED,
-        "SPDY not yet supported by this streaming server; use WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)",
-    )
+/// The `X-Stream-Protocol-Version` values the client offered (each may be a list).
+fn offered_stream_protocols(req: &Request<Incoming>) -> Vec<&str> {
+    req.headers()
+        .get_all(anycri_spdy::k8s::HEADER_PROTOCOL_VERSION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
+/// The kubelet's answer to a protocol it does not speak: 403 listing what it does speak.
+fn protocol_forbidden(offered: &[&str], supported: &[&str]) -> Response<Full<Bytes>> {
+    let mut response = text(
+        StatusCode::FORBIDDEN,
+        format!(
+            "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports {supported:?}"
+        ),
+    );
+    if let Ok(value) = HeaderValue::from_str(&supported.join(", ")) {
+        response
+            .headers_mut()
+            .insert(anycri_spdy::k8s::HEADER_ACCEPTED_PROTOCOL_VERSIONS, value);
+    }
+    response
+}
+
+/// The SPDY/3.1 branch: negotiate the stream protocol (a remote command offer of nothing
+/// means v1, as in the kubelet), answer 101 and run the session on the upgraded connection.
+fn upgrade_spdy(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    request: StreamRequest,
+) -> Response<Full<Bytes>> {
+    use anycri_spdy::k8s::{self, RemoteCommandProtocol};
+
+    let offered = offered_stream_protocols(&req);
+    let (chosen, session) = match request {
+        StreamRequest::PortForward(r) => {
+            let chosen = if offered.iter().all(|v| v.trim().is_empty()) {
+                k8s::PORT_FORWARD_PROTOCOL_V1
+            } else {
+                match k8s::negotiate(&offered, k8s::SUPPORTED_PORT_FORWARD_PROTOCOLS) {
+                    Some(chosen) => chosen,
+                    None => {
+                        return protocol_forbidden(&offered, k8s::SUPPORTED_PORT_FORWARD_PROTOCOLS);
+                    }
+                }
+            };
+            let ports = r
+                .port
+                .iter()
+                .filter_map(|&p| u16::try_from(p).ok())
+                .collect();
+            (chosen, SpdySession::PortForward(r.pod_sandbox_id, ports))
+        }
+        StreamRequest::Exec(r) => match RemoteCommandProtocol::negotiate(&offered) {
+            Ok(protocol) => (
+                protocol.name(),
+                SpdySession::Exec(protocol, ExecKind::Exec(r)),
+            ),
+            Err(_) => {
+                return protocol_forbidden(&offered, k8s::SUPPORTED_REMOTE_COMMAND_PROTOCOLS);
+            }
+        },
+        StreamRequest::Attach(r) => match RemoteCommandProtocol::negotiate(&offered) {
+            Ok(protocol) => (
+                protocol.name(),
+                SpdySession::Exec(protocol, ExecKind::Attach(r)),
+            ),
+            Err(_) => {
+                return protocol_forbidden(&offered, k8s::SUPPORTED_REMOTE_COMMAND_PROTOCOLS);
+            }
+        },
+    };
+
+    let on_upgrade = hyper::upgrade::on(req);
+    let provider = shared.provider.clone();
+    let client_gone = shared.shutdown.child_token();
+    shared.tracker.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => TokioIo::new(u),
+            Err(e) => {
+                tracing::debug!(error = %e, "streaming: the SPDY upgrade failed");
+                return;
+            }
+        };
+        match session {
+            SpdySession::Exec(protocol, kind) => {
+                spdy::serve_exec(upgraded, protocol, kind, provider, client_gone).await
+            }
+            SpdySession::PortForward(pod, ports) => {
+                spdy::serve_port_forward(upgraded, pod, ports, provider, client_gone).await
+            }
+        }
+    });
+
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        header::UPGRADE,
+        HeaderValue::from_static(anycri_spdy::UPGRADE_PROTOCOL),
+    );
+    headers.insert(
+        k8s::HEADER_PROTOCOL_VERSION,
+        HeaderValue::from_static(chosen),
+    );
+    response
+}
+
+/// What a SPDY connection runs once upgraded.
+enum SpdySession {
+    Exec(anycri_spdy::k8s::RemoteCommandProtocol, ExecKind),
+    PortForward(String, Vec<u16>),
 }
 
 fn upgrade_websocket(

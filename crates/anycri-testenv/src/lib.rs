@@ -36,3 +36,8 @@ pub fn skip_or_fail(reason: &str) {
     }
     eprintln!("SKIPPED: {reason} (start it with `scripts/runtime-env up`)");
 }
+
+#[cfg(feature = "spdy-client")]
+pub mod spdy_client;
+#[cfg(feature = "spdy-client")]
+mod spdy_dictionary;
