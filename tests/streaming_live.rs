@@ -93,6 +93,17 @@ async fn exec_streams(t: Arc<common::Target>) {
         assert_eq!(collect(session).await.2, code);
     }
 
+    // `wait()` at once, reading nothing, while the command still runs: the connection must
+    // stay open until the status comes (a close sent early loses it on containerd 1.6).
+    let session = exec(
+        rt,
+        &id,
+        &["sh", "-c", "sleep 0.5; exit 3"],
+        ExecOptions::default(),
+    )
+    .await;
+    assert_eq!(session.wait().await.unwrap(), 3, "{}", t.name);
+
     // A command that cannot run: a failure on the status channel, not an exit code.
     let mut session = exec(rt, &id, &["/no/such/binary"], ExecOptions::default()).await;
     let _ = tokio::join!(

@@ -121,7 +121,7 @@ impl Interrupts {
 
 async fn run_session(mut session: ExecSession, tty: bool) -> Result<i32> {
     let mut interrupts = Interrupts::install()?;
-    let mut winch = if tty {
+    let winch = if tty {
         Some(
             signal(SignalKind::window_change())
                 .map_err(|e| Error::internal(format!("installing a SIGWINCH handler: {e}")))?,
@@ -146,35 +146,31 @@ async fn run_session(mut session: ExecSession, tty: bool) -> Result<i32> {
         .stderr
         .take()
         .map(|r| tokio::spawn(copy_out(r, tokio::io::stderr())));
-    // The outputs end when the server ends the session. The session is kept (not waited
-    // for) until then: waiting would let go of the connection's writer, and resizes need it.
-    let outputs = async move {
-        for task in [stdout, stderr].into_iter().flatten() {
-            let _ = task.await;
-        }
-    };
-    tokio::pin!(outputs);
-    let interrupted = loop {
-        tokio::select! {
-            () = &mut outputs => break None,
-            code = interrupts.next() => break Some(code),
-            Some(()) = async {
-                match winch.as_mut() {
-                    Some(w) => w.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => {
+    // Resizes go through a handle of their own, so the session can be waited for meanwhile.
+    let resizes = winch.map(|mut winch| {
+        let resizer = session.resizer();
+        tokio::spawn(async move {
+            while winch.recv().await.is_some() {
                 if let Some((width, height)) = terminal_size() {
-                    // A session that is ending cannot be resized; its end shows above.
-                    let _ = session.resize(width, height).await;
+                    // A session that is ending cannot be resized; its end shows anyway.
+                    let _ = resizer.resize(width, height).await;
                 }
             }
+        })
+    });
+    let result = tokio::select! {
+        result = session.wait() => {
+            // The outputs end with the session: let them finish writing locally.
+            for task in [stdout, stderr].into_iter().flatten() {
+                let _ = task.await;
+            }
+            result
         }
+        code = interrupts.next() => Ok(code),
     };
-    let result = match interrupted {
-        Some(code) => Ok(code),
-        None => session.wait().await,
-    };
+    if let Some(task) = resizes {
+        task.abort();
+    }
     if let Some(task) = stdin {
         task.abort();
     }

@@ -91,7 +91,9 @@ impl ExecOptions {
 ///
 /// Take the streams out (`session.stdout.take()`), read stdout and stderr concurrently (or
 /// drop what you do not want — a stream nobody reads holds the session up), then
-/// [`wait`](Self::wait) for the exit code.
+/// [`wait`](Self::wait) for the exit code. To resize the terminal while another task waits,
+/// take a [`Resizer`] first. Dropping the session closes the connection (the server stops
+/// the command).
 pub struct ExecSession {
     /// The process's stdin. Shutting it down closes stdin in the process on v5 servers;
     /// v4 servers (containerd 1.6, kubelets before 1.30) have no way to close it.
@@ -131,18 +133,25 @@ impl ExecSession {
 
     /// Tell the terminal's new size (TTY sessions).
     pub async fn resize(&self, width: u16, height: u16) -> Result<()> {
-        let json = serde_json::to_vec(&TerminalSize { width, height })
-            .map_err(|e| Error::internal(format!("encoding a resize event: {e}")))?;
-        self.tx
-            .send(Frame::Data(protocol::RESIZE, Bytes::from(json)))
-            .await
-            .map_err(|_| Error::unavailable("the streaming session is closed"))
+        send_resize(&self.tx, width, height).await
+    }
+
+    /// A handle that sends terminal sizes to this session from anywhere (a SIGWINCH task),
+    /// also while [`wait`](Self::wait) runs. It does not keep the session open.
+    pub fn resizer(&self) -> Resizer {
+        Resizer {
+            tx: self.tx.downgrade(),
+        }
     }
 
     /// Wait for the session to end: the command's exit code (attach: 0 when the container's
     /// streams ended normally). A failure the server reports (container not running, ...) is
     /// an Unknown error with its message; a connection that dropped without a status is
     /// Unavailable.
+    ///
+    /// The connection stays open until the status arrives or the server closes it: waiting
+    /// neither ends the command nor closes its stdin (shut [`stdin`](Self::stdin) down for
+    /// that, on v5 servers). Output streams still in the session are discarded.
     pub async fn wait(self) -> Result<i32> {
         let ExecSession {
             stdin,
@@ -152,10 +161,17 @@ impl ExecSession {
             tx,
             reader,
         } = self;
-        drop((stdin, stdout, stderr, tx));
+        // Dropping a stdin writer sends nothing; the queue's sender `tx` is what keeps the
+        // writer task, and so the socket, open.
+        drop((stdin, stdout, stderr));
         let outcome = reader
             .await
-            .map_err(|e| Error::internal(format!("streaming reader task: {e}")))?;
+            .map_err(|e| Error::internal(format!("streaming reader task: {e}")));
+        // Only now may the writer send its close message: one sent while the command runs
+        // makes v4 servers (containerd 1.6) hang up without the status, and v5 servers stop
+        // the command.
+        drop(tx);
+        let outcome = outcome?;
         match outcome.status {
             Some(payload) => match protocol::parse_status(protocol, &payload) {
                 ExitStatus::Exited(code) => Ok(code),
@@ -168,6 +184,35 @@ impl ExecSession {
             ))),
         }
     }
+}
+
+/// Sends terminal size changes to an [`ExecSession`] (see [`ExecSession::resizer`]). Clone
+/// it freely: it holds the session's connection only while a resize is being sent, so it
+/// never keeps a finished or dropped session open.
+#[derive(Debug, Clone)]
+pub struct Resizer {
+    tx: mpsc::WeakSender<Frame>,
+}
+
+impl Resizer {
+    /// Tell the terminal's new size (TTY sessions). Unavailable once the session has ended
+    /// or was dropped.
+    pub async fn resize(&self, width: u16, height: u16) -> Result<()> {
+        let tx = self.tx.upgrade().ok_or_else(session_closed)?;
+        send_resize(&tx, width, height).await
+    }
+}
+
+fn session_closed() -> Error {
+    Error::unavailable("the streaming session is closed")
+}
+
+async fn send_resize(tx: &mpsc::Sender<Frame>, width: u16, height: u16) -> Result<()> {
+    let json = serde_json::to_vec(&TerminalSize { width, height })
+        .map_err(|e| Error::internal(format!("encoding a resize event: {e}")))?;
+    tx.send(Frame::Data(protocol::RESIZE, Bytes::from(json)))
+        .await
+        .map_err(|_| session_closed())
 }
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -24,8 +24,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 use tokio_util::sync::CancellationToken;
 
-/// Commands: `echo WORDS`, `err WORDS` (to stderr), `exit N`, `cat`, `size` (the first
-/// resize), `wait` (until the client leaves), `fail`.
+/// Commands: `echo WORDS`, `err WORDS` (to stderr), `exit N`, `late N` (prints, exits N a
+/// moment later unless the client leaves first), `cat`, `size` (the first resize), `width`
+/// (exits with the first resize's width), `wait` (until the client leaves), `fail`.
 #[derive(Default)]
 struct Provider {
     gone: AtomicUsize,
@@ -66,6 +67,26 @@ impl StreamingProvider for Provider {
                     .write_all(text.as_bytes())
                     .await
                     .unwrap();
+            }
+            "late" => {
+                io.stdout
+                    .as_mut()
+                    .unwrap()
+                    .write_all(b"late\n")
+                    .await
+                    .unwrap();
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(300)) => {
+                        return Ok(cmd[1].parse().unwrap());
+                    }
+                    () = io.client_gone.cancelled() => {
+                        return Err(Error::cancelled("client gone before the exit"));
+                    }
+                }
+            }
+            "width" => {
+                let size = io.resize.as_mut().unwrap().recv().await.unwrap();
+                return Ok(i32::from(size.width));
             }
             "wait" => {
                 io.client_gone.cancelled().await;
@@ -211,6 +232,64 @@ async fn stdin_closes_and_resize_arrives() {
         .unwrap();
     assert_eq!(out, "132x43\n");
     assert_eq!(session.wait().await.unwrap(), 0);
+}
+
+/// `wait()` right away, with output nobody reads: the connection stays open until the
+/// command ends, so the exit code arrives (a close sent early would end the command).
+#[tokio::test]
+async fn wait_keeps_the_connection_until_the_status() {
+    let (server, provider) = server(StreamingConfig::default()).await;
+    let url = server
+        .get_exec(exec_request("late 3", false, true, false))
+        .unwrap()
+        .url;
+    let session = client::connect_exec(&url, ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(session.wait().await.unwrap(), 3);
+
+    // With stdin the caller never closed: waiting does not close it either.
+    let url = server
+        .get_exec(exec_request("late 4", true, true, false))
+        .unwrap()
+        .url;
+    let session = client::connect_exec(&url, ExecOptions::default().with_stdin())
+        .await
+        .unwrap();
+    assert_eq!(session.wait().await.unwrap(), 4);
+    assert_eq!(provider.gone.load(Ordering::SeqCst), 0);
+}
+
+/// A `Resizer` sends sizes while another task waits, and fails once the session is over.
+#[tokio::test]
+async fn resizer_works_while_waiting() {
+    let (server, _) = server(StreamingConfig::default()).await;
+    let url = server
+        .get_exec(exec_request("width", true, false, true))
+        .unwrap()
+        .url;
+    let session = client::connect_exec(&url, ExecOptions::interactive_tty())
+        .await
+        .unwrap();
+    let resizer = session.resizer();
+    let waiting = tokio::spawn(session.wait());
+    resizer.clone().resize(97, 30).await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), 97);
+    let err = resizer.resize(1, 1).await.unwrap_err();
+    assert_eq!(err.kind(), anycri_core::ErrorKind::Unavailable, "{err}");
+
+    // A dropped session is not kept open by its resizer.
+    let url = server
+        .get_exec(exec_request("width", true, false, true))
+        .unwrap()
+        .url;
+    let session = client::connect_exec(&url, ExecOptions::interactive_tty())
+        .await
+        .unwrap();
+    let resizer = session.resizer();
+    drop(session);
+    let err = resizer.resize(5, 5).await.unwrap_err();
+    assert_eq!(err.kind(), anycri_core::ErrorKind::Unavailable, "{err}");
 }
 
 /// A raw WebSocket peer offering only `protocol`.
