@@ -165,6 +165,19 @@ fn protocol_name(p: i32) -> &'static str {
     }
 }
 
+/// Run `op` on every item at once; the first error, after all of them finished (so one
+/// failure does not leave the others half done).
+async fn all_of<T, F, Fut>(items: impl IntoIterator<Item = T>, op: F) -> Result<()>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    futures::future::join_all(items.into_iter().map(op))
+        .await
+        .into_iter()
+        .collect()
+}
+
 impl DockerRuntime {
     /// Inspect a Docker container that must be the shim's object of `kind`
     /// ([`labels::TYPE_SANDBOX`] or [`labels::TYPE_CONTAINER`]): InvalidArgument naming
@@ -356,11 +369,17 @@ impl DockerRuntime {
             ..Default::default()
         };
         let started = async {
-            self.inner.checkpoints.write(&id, &checkpoint).await?;
-            self.docker()
-                .start_container(&id, None)
-                .await
-                .map_err(|e| docker_error(format!("starting pause container {name}"), e))?;
+            // The checkpoint's fsync overlaps Docker's start instead of delaying it: both are
+            // done before the network is set up, the only step that depends on the file (CNI
+            // writes it again, marked, before ADD), and a crash in between leaves a running
+            // pause container whose missing checkpoint means "no network to tear down",
+            // which is true.
+            let (written, start) = tokio::join!(
+                self.inner.checkpoints.write(&id, &checkpoint),
+                self.docker().start_container(&id, None)
+            );
+            start.map_err(|e| docker_error(format!("starting pause container {name}"), e))?;
+            written?;
             // CNI ADD (network.rs; a no-op with Docker's bridge). On failure it has run DEL,
             // and the pause container and checkpoint are removed below.
             self.setup_pod_network(&id, &config, &checkpoint).await
@@ -422,18 +441,44 @@ impl DockerRuntime {
         &self,
         request: StopPodSandboxRequest,
     ) -> Result<StopPodSandboxResponse> {
-        let inspect = self.inspect_sandbox(&request.pod_sandbox_id).await?;
+        let (inspect, containers) = self.sandbox_and_containers(&request.pod_sandbox_id).await;
+        let inspect = inspect?;
         let id = inspect.id.clone().unwrap_or_default();
-        for c in self.containers_of(&id).await? {
-            if let Some(cid) = c.id {
-                self.stop_docker_container(&cid, 0).await?;
-            }
-        }
+        // The pod's containers stop at once (the kubelet stops them in parallel too), and
+        // before the pause container that holds their namespaces.
+        all_of(
+            containers?.into_iter().filter_map(|c| c.id),
+            |cid| async move { self.stop_docker_container(&cid, 0).await },
+        )
+        .await?;
         // CNI DEL (network.rs) while the pause container still holds the netns; a no-op with
         // Docker's bridge and once done.
         self.teardown_pod_network(&id, Some(&inspect)).await?;
         self.stop_docker_container(&id, 10).await?;
         Ok(StopPodSandboxResponse {})
+    }
+
+    /// Inspect sandbox `id` and list its containers: at once (one round trip instead of
+    /// two) when `id` is a full ID, else after the inspect resolved a short one.
+    async fn sandbox_and_containers(
+        &self,
+        id: &str,
+    ) -> (
+        Result<ContainerInspectResponse>,
+        Result<Vec<ContainerSummary>>,
+    ) {
+        if id.len() == 64 {
+            return tokio::join!(self.inspect_sandbox(id), self.containers_of(id));
+        }
+        match self.inspect_sandbox(id).await {
+            Ok(inspect) => {
+                let listed = self
+                    .containers_of(inspect.id.as_deref().unwrap_or_default())
+                    .await;
+                (Ok(inspect), listed)
+            }
+            Err(e) => (Err(e), Ok(Vec::new())),
+        }
     }
 
     /// Stop a Docker container, SIGKILL after `grace` seconds; stopped or gone is fine.
@@ -486,18 +531,7 @@ impl DockerRuntime {
         &self,
         request: RemovePodSandboxRequest,
     ) -> Result<RemovePodSandboxResponse> {
-        // With a full ID, the sandbox and its containers are looked up at once (one round
-        // trip instead of two); a short ID is resolved by the inspect first.
-        let full_id = request.pod_sandbox_id.len() == 64;
-        let (inspect, listed) = if full_id {
-            let (i, l) = tokio::join!(
-                self.inspect_sandbox(&request.pod_sandbox_id),
-                self.containers_of(&request.pod_sandbox_id)
-            );
-            (i, Some(l))
-        } else {
-            (self.inspect_sandbox(&request.pod_sandbox_id).await, None)
-        };
+        let (inspect, containers) = self.sandbox_and_containers(&request.pod_sandbox_id).await;
         let inspect = match inspect {
             Ok(inspect) => inspect,
             // Removing what is gone is success (the kubelet retries removals).
@@ -510,15 +544,11 @@ impl DockerRuntime {
             Err(e) => return Err(e),
         };
         let id = inspect.id.clone().unwrap_or_default();
-        let containers = match listed {
-            Some(listed) => listed?,
-            None => self.containers_of(&id).await?,
-        };
-        for c in containers {
-            if let Some(cid) = c.id {
-                self.remove_docker_container(&cid).await?;
-            }
-        }
+        all_of(
+            containers?.into_iter().filter_map(|c| c.id),
+            |cid| async move { self.remove_docker_container(&cid).await },
+        )
+        .await?;
         // CNI DEL if the pod was not stopped first (network.rs; best effort, as the pod goes).
         if let Err(e) = self.teardown_pod_network(&id, Some(&inspect)).await {
             tracing::warn!(sandbox = %id, "removing the pod anyway: {e}");
@@ -688,6 +718,31 @@ mod tests {
         let eff = status_mask(status, "CapEff:").unwrap();
         assert_eq!(eff & (1 << CAP_SYS_RESOURCE), 0);
         assert_ne!(eff & 1, 0);
+    }
+
+    #[tokio::test]
+    async fn all_of_runs_every_item_and_reports_the_first_error() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let done = AtomicUsize::new(0);
+        let r = all_of(0..5, |i| {
+            let done = &done;
+            async move {
+                tokio::task::yield_now().await;
+                done.fetch_add(1, Ordering::SeqCst);
+                if i % 2 == 1 {
+                    Err(Error::not_found(format!("item {i}")))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        // Every item ran, also after the first failure, and the error is the first one's.
+        assert_eq!(done.load(Ordering::SeqCst), 5);
+        assert_eq!(r.unwrap_err().message(), "item 1");
+        all_of(Vec::<u32>::new(), |_| async { Ok(()) })
+            .await
+            .unwrap();
     }
 
     #[test]
