@@ -17,8 +17,8 @@
 use std::{hint::black_box, sync::Arc};
 
 use anycri::{
-    ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*,
-    docker::labels, fake::FakeRuntime, logs::parse_log,
+    ContainerConfigBuilder, ImageService, PodSandboxConfigBuilder, RuntimeService,
+    RuntimeServiceExt, api::*, docker::labels, fake::FakeRuntime, logs::parse_log,
 };
 use criterion::{Criterion, Throughput};
 use tokio::runtime::Runtime;
@@ -53,6 +53,16 @@ fn dispatch(c: &mut Criterion, tokio: &Runtime) {
     let fake = Arc::new(FakeRuntime::new());
     let dynamic: Arc<dyn RuntimeService> = fake.clone();
     let ids = tokio.block_on(async {
+        // The fake, like a real runtime, creates containers only from images it holds.
+        fake.pull_image(PullImageRequest {
+            image: Some(ImageSpec {
+                image: "registry.local/app:1.0".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("PullImage");
         let pod = fake.run_pod(pod_config(0)).await.expect("RunPodSandbox");
         for i in 0..20 {
             fake.create_container(CreateContainerRequest {

@@ -94,6 +94,52 @@ pub struct BenchArgs {
     /// /var/tmp/anycri-bench-logs); the run's part is removed at the end.
     #[arg(long)]
     pub log_dir: Option<PathBuf>,
+
+    /// Also measure process PID as a daemon of target NAME (repeatable): for daemons the
+    /// harness cannot find from the socket (CRI-O, a socket forwarded from elsewhere, another
+    /// pid namespace). NAME is the target's name in the reports (its NAME= prefix, or the
+    /// default: containerd, docker-shim, docker-floor, the socket's file name).
+    #[arg(long = "daemon-pid", value_name = "NAME=PID", value_parser = parse_daemon_pid)]
+    pub daemon_pids: Vec<(String, u32)>,
+}
+
+/// Parse `NAME=PID` of `--daemon-pid`.
+pub fn parse_daemon_pid(arg: &str) -> Result<(String, u32), String> {
+    let (name, pid) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?} is not NAME=PID"))?;
+    if name.is_empty() {
+        return Err(format!("{arg:?}: the target name is empty"));
+    }
+    match pid.trim().parse::<u32>() {
+        Ok(p) if p > 0 => Ok((name.to_owned(), p)),
+        _ => Err(format!("{arg:?}: {pid:?} is not a process ID")),
+    }
+}
+
+/// Add the `--daemon-pid` processes to their targets' measured daemons. InvalidArgument
+/// for a name that is no target's or a pid that is not visible.
+pub fn apply_daemon_pids(targets: &mut [Target], pids: &[(String, u32)]) -> anycri::Result<()> {
+    for (name, pid) in pids {
+        let names = || {
+            targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(i) = targets.iter().position(|t| &t.name == name) else {
+            return Err(Error::invalid_argument(format!(
+                "--daemon-pid {name}={pid}: {name:?} names none of the targets ({})",
+                names()
+            )));
+        };
+        targets[i]
+            .daemons
+            .add_pid(*pid)
+            .map_err(|e| e.context(format!("target {name}")))?;
+    }
+    Ok(())
 }
 
 fn env(key: &str) -> Option<String> {
@@ -226,7 +272,7 @@ pub async fn run(args: BenchArgs) -> anycri::Result<BenchResult> {
         ))
     })?;
 
-    let mut targets: Vec<Arc<Target>> = Vec::new();
+    let mut targets: Vec<Target> = Vec::new();
     for arg in &args.runtime_endpoint {
         let (name, uri) = split_name(arg);
         let mut name = name.map_or_else(|| default_name(uri), str::to_owned);
@@ -239,12 +285,16 @@ pub async fn run(args: BenchArgs) -> anycri::Result<BenchResult> {
         let t = Target::connect(name, uri, run_env.clone())
             .await
             .map_err(|e| e.context(format!("endpoint {uri}")))?;
+        targets.push(t);
+    }
+    apply_daemon_pids(&mut targets, &args.daemon_pids)?;
+    for t in &targets {
         eprintln!("{}: {} ({})", t.name, t.version, t.uri);
         for n in &t.daemons.notes {
             eprintln!("  {n}");
         }
-        targets.push(Arc::new(t));
     }
+    let targets: Vec<Arc<Target>> = targets.into_iter().map(Arc::new).collect();
     let baseline = match &args.baseline {
         None => targets.first().map(|t| t.name.clone()),
         Some(b) => Some(
@@ -419,6 +469,94 @@ mod tests {
         assert_eq!(c.selected(), vec![Scenario::PodLifecycle, Scenario::Churn]);
         assert_eq!(c.churn.duration_secs, 3);
         assert_eq!(c.image.as_deref(), Some("img"));
+    }
+
+    #[test]
+    fn daemon_pids_parse() {
+        assert_eq!(parse_daemon_pid("crio=42"), Ok(("crio".into(), 42)));
+        for bad in ["crio", "=42", "crio=", "crio=0", "crio=-1", "crio=x"] {
+            assert!(parse_daemon_pid(bad).is_err(), "{bad} accepted");
+        }
+        let cmd = Cmd::try_parse_from([
+            "x",
+            "-r",
+            "fake://",
+            "--output-dir",
+            "/tmp/o",
+            "--daemon-pid",
+            "fake=7",
+            "--daemon-pid",
+            "fake=8",
+        ])
+        .unwrap();
+        assert_eq!(
+            cmd.args.daemon_pids,
+            vec![("fake".to_string(), 7), ("fake".to_string(), 8)]
+        );
+        assert!(
+            Cmd::try_parse_from([
+                "x",
+                "-r",
+                "fake://",
+                "--output-dir",
+                "/o",
+                "--daemon-pid",
+                "7"
+            ])
+            .is_err()
+        );
+    }
+
+    fn run_env() -> RunEnv {
+        RunEnv {
+            run_id: "test".into(),
+            image: "busybox".into(),
+            pause_image: "pause".into(),
+            log_root: std::env::temp_dir(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn daemon_pids_join_their_target_and_are_measured() {
+        let mut targets = vec![
+            Target::connect("a".into(), "fake://", run_env())
+                .await
+                .unwrap(),
+            Target::connect("b".into(), "fake://", run_env())
+                .await
+                .unwrap(),
+        ];
+        // A child process of ours stands in for a daemon discovery cannot find.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let applied = apply_daemon_pids(&mut targets, &[("b".into(), pid), ("b".into(), pid)]);
+        let unknown = apply_daemon_pids(&mut targets, &[("nope".into(), pid)]);
+        let gone = apply_daemon_pids(&mut targets, &[("a".into(), u32::MAX)]);
+        let meter = crate::procstat::CostMeter::start(&targets[1].daemons);
+        let cost = meter.finish(&targets[1].daemons);
+        let _ = child.kill();
+        let _ = child.wait();
+
+        applied.unwrap();
+        let b = &targets[1].daemons;
+        assert_eq!(b.fixed.get("sleep"), Some(&pid), "{:?}", b.fixed);
+        assert_eq!(b.fixed.values().filter(|&&p| p == pid).count(), 1);
+        assert!(b.notes.iter().any(|n| n.contains("--daemon-pid")));
+        assert!(!targets[0].daemons.fixed.values().any(|&p| p == pid));
+        assert!(
+            cost.peak_rss_bytes_by_role
+                .get("sleep")
+                .is_some_and(|&r| r > 0)
+        );
+
+        let unknown = unknown.unwrap_err();
+        assert_eq!(unknown.kind(), anycri::ErrorKind::InvalidArgument);
+        assert!(unknown.message().contains("a, b"), "{unknown}");
+        assert_eq!(gone.unwrap_err().kind(), anycri::ErrorKind::InvalidArgument);
     }
 
     #[test]

@@ -167,7 +167,8 @@ pub struct BenchConfig {
     /// Scenarios to run (empty: all).
     pub scenarios: Vec<Scenario>,
     /// Interleaved rounds: each scenario's iterations are split into this many slices, run
-    /// for each target in turn (A B A B ...), so drift of the machine hits every target alike.
+    /// for each target in turn, the order rotating each round (A B C, B C A, C A B, ...), so
+    /// drift of the machine, and work a daemon defers after a slice, hit every target alike.
     pub rounds: u32,
     /// Untimed iterations per target before a lifecycle scenario starts (images warm, caches full).
     pub warmup: u32,

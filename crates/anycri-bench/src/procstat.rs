@@ -210,26 +210,67 @@ impl DaemonSpec {
                 }
             }
         }
-        for pid in containerds {
+        if spec.add_shims_of(&containerds) {
+            spec.notes.push(spec.shims_note());
+        }
+        spec
+    }
+
+    /// Count the `containerd-shim*` processes of these containerds too; whether any new
+    /// address was added.
+    fn add_shims_of(&mut self, containerds: &[u32]) -> bool {
+        let before = self.shim_addresses.len();
+        for &pid in containerds {
             for path in bound_socket_paths(pid) {
                 if !path.to_string_lossy().ends_with(".ttrpc")
-                    && !spec.shim_addresses.contains(&path)
+                    && !self.shim_addresses.contains(&path)
                 {
-                    spec.shim_addresses.push(path);
+                    self.shim_addresses.push(path);
                 }
             }
         }
-        if !spec.shim_addresses.is_empty() {
-            spec.notes.push(format!(
-                "plus containerd-shim* processes with -address {}",
-                spec.shim_addresses
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ));
+        self.shim_addresses.len() > before
+    }
+
+    fn shims_note(&self) -> String {
+        format!(
+            "plus containerd-shim* processes with -address {}",
+            self.shim_addresses
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )
+    }
+
+    /// Measure the process `pid` too (given by hand, for daemons discovery cannot find:
+    /// CRI-O, a runtime behind a forwarded socket, another pid namespace seen from the
+    /// host). Its role is its command name; a containerd brings its shims along. A pid
+    /// already measured is not counted twice. InvalidArgument when no such process is
+    /// visible here.
+    pub fn add_pid(&mut self, pid: u32) -> anycri::Result<()> {
+        if pid == 0 || stat(pid).is_none() {
+            return Err(anycri::Error::invalid_argument(format!(
+                "--daemon-pid: no process {pid} is visible in /proc"
+            )));
         }
-        spec
+        if self.fixed.values().any(|&p| p == pid) {
+            return Ok(());
+        }
+        let name = comm(pid).unwrap_or_else(|| "daemon".into());
+        let mut role = name.clone();
+        let mut k = 2;
+        while self.fixed.contains_key(&role) {
+            role = format!("{name} ({k})");
+            k += 1;
+        }
+        self.fixed.insert(role, pid);
+        self.notes
+            .push(format!("{name} (pid {pid}) given with --daemon-pid"));
+        if name == "containerd" && self.add_shims_of(&[pid]) {
+            self.notes.push(self.shims_note());
+        }
+        Ok(())
     }
 
     /// The shims alive now: `containerd-shim*` processes whose `-address` is one of ours.

@@ -1,5 +1,7 @@
 //! Runs the scenarios: for each scenario, untimed preparation on every target, then the
-//! timed part in interleaved rounds (round 1 on A, B, C, round 2 on A, B, C, ...) with a
+//! timed part in interleaved rounds whose order rotates (round 1 on A, B, C, round 2 on B,
+//! C, A, round 3 on C, A, B, ...: no target always follows the same one, so the work a
+//! daemon defers after one target's slice does not always land on the next) with a
 //! [`CostMeter`] around each slice, then the scenario's own teardown. Every object carries
 //! the run's label; what a scenario leaves behind (after an error, or when the run is cut
 //! short) is removed by the final sweep.
@@ -142,7 +144,8 @@ impl Runner<'_> {
             if n == 0 {
                 continue;
             }
-            for (i, t) in self.targets.iter().enumerate() {
+            for i in round_order(n_targets, round) {
+                let t = &self.targets[i];
                 let Ok(p) = prepared[i].as_mut() else {
                     bar.inc(n as u64);
                     continue;
@@ -366,7 +369,8 @@ impl Runner<'_> {
             ];
             for round in 0..self.config.rounds {
                 let n = slice(cfg.iterations, self.config.rounds, round);
-                for (i, t) in self.targets.iter().enumerate() {
+                for i in round_order(n_targets, round) {
+                    let t = &self.targets[i];
                     if skipped[i].is_some() || n == 0 {
                         continue;
                     }
@@ -472,6 +476,16 @@ async fn container_lifecycle(t: &Target, pod: &PodHandle, rec: &Recorder) {
     });
 }
 
+/// The order of the targets in round `round`: rotated by one each round.
+pub fn round_order(n_targets: usize, round: u32) -> impl Iterator<Item = usize> {
+    let shift = if n_targets == 0 {
+        0
+    } else {
+        round as usize % n_targets
+    };
+    (0..n_targets).map(move |k| (k + shift) % n_targets)
+}
+
 /// critest's pod lifecycle: run, status, stop, remove.
 async fn pod_lifecycle(t: &Target, rec: &Recorder) {
     let start = now_ns();
@@ -567,5 +581,24 @@ pub fn skipped_everywhere(
                 ..Default::default()
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_order_rotates_so_each_target_leads_and_follows_every_other() {
+        let orders: Vec<Vec<usize>> = (0..3).map(|r| round_order(3, r).collect()).collect();
+        assert_eq!(orders, vec![vec![0, 1, 2], vec![1, 2, 0], vec![2, 0, 1]]);
+        // Over n rounds every target takes every position once.
+        for pos in 0..3 {
+            let mut at: Vec<usize> = orders.iter().map(|o| o[pos]).collect();
+            at.sort_unstable();
+            assert_eq!(at, vec![0, 1, 2]);
+        }
+        assert_eq!(round_order(2, 7).collect::<Vec<_>>(), vec![1, 0]);
+        assert_eq!(round_order(0, 3).count(), 0);
     }
 }

@@ -1,9 +1,10 @@
 //! The things a benchmark measures: a CRI endpoint reached through `anycri::connect`
 //! (containerd, CRI-O, the Docker shim, ...) or the Docker floor — the plain Docker Engine
 //! API calls that do the same work as the shim (a pause container, containers joined to
-//! its namespaces), so the shim's own cost reads off as a ratio. Both answer the same small
-//! set of operations ([`Target`]'s methods); everything they create carries the run's label
-//! and [`Target::sweep`] removes it.
+//! its namespaces; a pod's containers found by label when it is stopped or removed, as any
+//! client given only the pod's ID must), so the shim's own cost reads off as a ratio. Both
+//! answer the same small set of operations ([`Target`]'s methods); everything they create
+//! carries the run's label and [`Target::sweep`] removes it.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -23,7 +24,6 @@ use bollard::{
     },
 };
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::Mutex;
 
 use crate::procstat::DaemonSpec;
 
@@ -31,6 +31,8 @@ use crate::procstat::DaemonSpec;
 pub const RUN_LABEL: &str = "anycri.bench.run";
 /// Label the floor puts on its objects: `pod` (pause containers) or `container`.
 const FLOOR_KIND: &str = "anycri.bench.kind";
+/// Label of the floor's containers: their pause container's ID.
+const FLOOR_POD: &str = "anycri.bench.pod";
 /// Namespace of the pods a run creates.
 pub const POD_NAMESPACE: &str = "anycri-bench";
 /// Makes every name a run gives unique within the process.
@@ -85,8 +87,6 @@ struct Floor {
     docker: Docker,
     /// The `oom_score_adj` the shim gives pause containers on this host, copied.
     pause_oom_score_adj: Option<i64>,
-    /// Containers of each pause container, stopped with it as StopPodSandbox does.
-    members: Mutex<HashMap<String, Vec<String>>>,
 }
 
 /// One endpoint under measurement.
@@ -173,7 +173,6 @@ impl Target {
                 driver: Driver::Floor(Floor {
                     docker,
                     pause_oom_score_adj,
-                    members: Mutex::new(HashMap::new()),
                 }),
                 env,
             });
@@ -285,7 +284,6 @@ impl Target {
                         };
                         let name = floor_name(&config);
                         let id = f.create(&name, body).await?;
-                        f.members.lock().await.insert(id.clone(), Vec::new());
                         f.docker
                             .start_container(&id, None)
                             .await
@@ -309,8 +307,9 @@ impl Target {
         .await
     }
 
-    /// StopPodSandbox (the floor: stop the pod's containers at once, then the pause
-    /// container with a 10 s grace, as the shim does).
+    /// StopPodSandbox (the floor: find the pod's containers by label, as a client given only
+    /// the pod's ID must, stop them at once, concurrently, then the pause container with a
+    /// 10 s grace, as the shim does).
     pub async fn stop_pod(&self, pod: &str) -> anycri::Result<()> {
         self.deadline("StopPodSandbox", async {
             match &self.driver {
@@ -321,10 +320,8 @@ impl Target {
                     .await
                     .map(drop),
                 Driver::Floor(f) => {
-                    let members = f.members.lock().await.get(pod).cloned().unwrap_or_default();
-                    for c in members {
-                        f.stop(&c, 0).await?;
-                    }
+                    let members = f.members(pod).await?;
+                    futures::future::try_join_all(members.iter().map(|c| f.stop(c, 0))).await?;
                     f.stop(pod, 10).await
                 }
             }
@@ -332,7 +329,8 @@ impl Target {
         .await
     }
 
-    /// RemovePodSandbox (the floor: remove the pod's containers and the pause container).
+    /// RemovePodSandbox (the floor: find the pod's containers by label, remove them,
+    /// concurrently, then the pause container).
     pub async fn remove_pod(&self, pod: &str) -> anycri::Result<()> {
         self.deadline("RemovePodSandbox", async {
             match &self.driver {
@@ -343,10 +341,8 @@ impl Target {
                     .await
                     .map(drop),
                 Driver::Floor(f) => {
-                    let members = f.members.lock().await.remove(pod).unwrap_or_default();
-                    for c in members {
-                        f.remove(&c).await?;
-                    }
+                    let members = f.members(pod).await?;
+                    futures::future::try_join_all(members.iter().map(|c| f.remove(c))).await?;
                     f.remove(pod).await
                 }
             }
@@ -378,6 +374,7 @@ impl Target {
                     let join = format!("container:{}", pod.id);
                     let mut labels = self.env.labels();
                     labels.insert(FLOOR_KIND.into(), "container".into());
+                    labels.insert(FLOOR_POD.into(), pod.id.clone());
                     let body = ContainerCreateBody {
                         image: Some(self.env.image.clone()),
                         entrypoint: Some(vec!["sleep".into(), "3600".into()]),
@@ -390,14 +387,7 @@ impl Target {
                         ..Default::default()
                     };
                     let docker_name = format!("{}-{name}", floor_name(&pod.config));
-                    let id = f.create(&docker_name, body).await?;
-                    f.members
-                        .lock()
-                        .await
-                        .entry(pod.id.clone())
-                        .or_default()
-                        .push(id.clone());
-                    Ok(id)
+                    f.create(&docker_name, body).await
                 }
             }
         })
@@ -462,12 +452,7 @@ impl Target {
                     })
                     .await
                     .map(drop),
-                Driver::Floor(f) => {
-                    for members in f.members.lock().await.values_mut() {
-                        members.retain(|m| m != id);
-                    }
-                    f.remove(id).await
-                }
+                Driver::Floor(f) => f.remove(id).await,
             }
         })
         .await
@@ -787,7 +772,6 @@ impl Target {
                             }
                         }
                     }
-                    f.members.lock().await.clear();
                 }
                 Err(e) => errors.push(format!("listing containers: {e}")),
             },
@@ -845,6 +829,22 @@ impl Floor {
             .await
             .map_err(|e| docker_err("create", e))?
             .id)
+    }
+
+    /// IDs of the containers joined to pause container `pod` (one label-filtered list).
+    async fn members(&self, pod: &str) -> anycri::Result<Vec<String>> {
+        let filters = HashMap::from([("label", vec![format!("{FLOOR_POD}={pod}")])]);
+        let list = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| docker_err("list the pod's containers", e))?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 
     async fn inspect(&self, id: &str) -> anycri::Result<()> {

@@ -57,6 +57,7 @@ async fn live_short_bench_writes_reports_and_leaves_nothing() {
         pull_image: None,
         call_timeout: None,
         log_dir: Some(out.path().join("logs")),
+        daemon_pids: vec![],
     };
     let result = anycri_bench::cli::run(args).await.expect("bench runs");
 
