@@ -280,6 +280,60 @@ async fn port_forward_echo(t: Arc<common::Target>) {
     );
 }
 
+/// Port-forward reaches a server that listens on IPv6 loopback only (`[::1]`): the shim tries
+/// 127.0.0.1, then ::1 inside the pod's network namespace. Docker turns IPv6 off in containers
+/// unless asked, so the pod asks with sysctls (namespaced, allowed).
+async fn port_forward_ipv6(t: Arc<common::Target>) {
+    let mut pod_config = t.pod("portfwd6");
+    let linux = pod_config.linux.get_or_insert_with(Default::default);
+    for key in [
+        "net.ipv6.conf.all.disable_ipv6",
+        "net.ipv6.conf.lo.disable_ipv6",
+    ] {
+        linux.sysctls.insert(key.to_owned(), "0".to_owned());
+    }
+    let container = t.container(
+        "portfwd6",
+        "mkdir -p /w && echo served-over-six > /w/index.html && exec httpd -f -p '[::1]:8081' -h /w",
+    );
+    let ids = t
+        .runtime
+        .run_pod_and_container(pod_config, container)
+        .await
+        .unwrap();
+    let rt = t.runtime.as_ref();
+    // The server listens on ::1 only: 127.0.0.1 is refused, so a page proves the IPv6 path.
+    let out = t
+        .runtime
+        .exec_collect(
+            &ids.container_id,
+            &["netstat", "-ltn"],
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let mut page = String::new();
+    for _ in 0..100 {
+        let mut stream = client::port_forward(rt, &ids.pod_sandbox_id, 8081)
+            .await
+            .unwrap();
+        stream
+            .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+            .await
+            .unwrap();
+        page.clear();
+        if stream.read_to_string(&mut page).await.is_ok() && page.contains("served-over-six") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        page.contains("served-over-six"),
+        "no page through port-forward to [::1]:8081; got {page:?}; sockets: {}",
+        out.stdout_str()
+    );
+}
+
 macro_rules! live {
     ($target:ident: $($check:ident),* $(,)?) => {
         mod $target {
@@ -296,7 +350,7 @@ macro_rules! live {
 }
 
 live!(containerd: exec_streams, attach_output, port_forward_echo);
-live!(docker: exec_streams, attach_output, port_forward_echo);
+live!(docker: exec_streams, attach_output, port_forward_echo, port_forward_ipv6);
 
 /// The Docker shim served over CRI gRPC: the URLs its Exec returns work from a client that
 /// only sees the socket.
