@@ -253,7 +253,8 @@ docker_test!(exec_timeout_kills_the_process, |e| {
             .unwrap_or_default()
             .into_iter()
             .flatten()
-            .filter(|f| f.contains("313"))
+            // The command column only: "313" alone also matches a PID such as 3135.
+            .filter(|f| f.contains("sleep 313"))
             .collect();
         if left.is_empty() {
             break;

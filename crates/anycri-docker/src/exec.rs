@@ -51,13 +51,52 @@ fn process_tree(pid: i32) -> Vec<i32> {
     tree
 }
 
+/// The state letter of a process (`R`, `S`, `T` stopped, `Z` zombie, ...), None when gone.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// Kill `pid` and everything it started, without missing a child forked meanwhile: the tree
+/// is stopped first (SIGSTOP) and scanned again once every member has really stopped — a
+/// parent in the middle of a fork stops only after the fork, so its new child shows up in
+/// the next scan — until a scan finds nobody new; then all of it is killed.
 fn kill_tree(pid: i32) {
     use nix::{
         sys::signal::{Signal, kill},
         unistd::Pid,
     };
-    for p in process_tree(pid) {
-        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    let mut stopped: Vec<i32> = Vec::new();
+    for _ in 0..20 {
+        let new: Vec<i32> = process_tree(pid)
+            .into_iter()
+            .filter(|p| !stopped.contains(p))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for p in &new {
+            let _ = kill(Pid::from_raw(*p), Signal::SIGSTOP);
+        }
+        // Wait (briefly) until each has stopped, died or gone.
+        for _ in 0..50 {
+            if new
+                .iter()
+                .all(|p| matches!(process_state(*p), None | Some('T' | 't' | 'Z' | 'X')))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        stopped.extend(new);
+    }
+    for p in &stopped {
+        let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
     }
 }
 
@@ -188,7 +227,8 @@ impl DockerRuntime {
             };
             if let Some(pid) = info.pid.filter(|p| *p > 0) {
                 tracing::debug!(exec_id, pid, "killing the exec's process tree");
-                kill_tree(pid as i32);
+                // It waits for processes to stop: off the async workers.
+                let _ = tokio::task::spawn_blocking(move || kill_tree(pid as i32)).await;
                 return;
             }
             if info.running != Some(true) {
@@ -211,6 +251,28 @@ mod tests {
     fn tree_of_this_process_contains_it() {
         let me = std::process::id() as i32;
         assert_eq!(process_tree(me).last(), Some(&me));
+    }
+
+    /// A shell that keeps forking: the whole tree goes, including children born while it
+    /// was being killed.
+    #[test]
+    fn kill_tree_leaves_no_child() {
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "while true; do sleep 300 & sleep 0.01; done"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let pid = shell.id() as i32;
+        let before = process_tree(pid);
+        assert!(before.len() > 2, "{before:?}");
+        kill_tree(pid);
+        shell.wait().unwrap();
+        // The sleeps, now orphans if any survived, would still exist.
+        let alive: Vec<i32> = before
+            .into_iter()
+            .filter(|p| *p != pid && matches!(process_state(*p), Some(s) if s != 'Z'))
+            .collect();
+        assert!(alive.is_empty(), "left running: {alive:?}");
     }
 
     #[test]
