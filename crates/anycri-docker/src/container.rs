@@ -16,6 +16,13 @@ use bollard::{
 
 use crate::{DockerRuntime, error::docker_error, labels, sandbox::rfc3339_nanos};
 
+/// How long an exited container's OOM verdict is kept (a CRI container runs once, so the
+/// verdict does not change; the lifetime only bounds the memory it takes).
+pub(crate) const OOM_VERDICT_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// How long after a container's exit its `oom` event may still be missing from Docker's log.
+const OOM_EVENT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn docker_state(s: Option<&ContainerSummaryStateEnum>) -> ContainerState {
     match s {
         Some(ContainerSummaryStateEnum::CREATED) => ContainerState::ContainerCreated,
@@ -559,7 +566,28 @@ impl DockerRuntime {
     /// 20.10 can lose `State.OOMKilled` when the task's exit is handled before its OOM event
     /// (the exit then overwrites the flag), but the event itself is always in its event log;
     /// asked only for a container that died of SIGKILL without the flag.
+    /// A verdict is kept once it is final: an event was found, or none was by the time the
+    /// container had been gone for [`OOM_EVENT_GRACE`] (Docker logs the event with the exit).
     async fn oom_event_seen(&self, id: &str, state: &bollard::models::ContainerState) -> bool {
+        if let Some(seen) = self.inner.oom_verdicts.get(id) {
+            return seen;
+        }
+        let seen = self.query_oom_event(id, state).await;
+        let settled = state
+            .finished_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|f| {
+                chrono::Utc::now().signed_duration_since(f)
+                    > chrono::Duration::from_std(OOM_EVENT_GRACE).unwrap_or_default()
+            });
+        if seen || settled {
+            self.inner.oom_verdicts.insert(id, seen);
+        }
+        seen
+    }
+
+    async fn query_oom_event(&self, id: &str, state: &bollard::models::ContainerState) -> bool {
         use futures::StreamExt as _;
         let Some(started) = state
             .started_at

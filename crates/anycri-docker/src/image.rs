@@ -40,45 +40,7 @@ use crate::{
 /// How long a container status may reuse an image's resolved `image_ref` (a repo digest).
 /// PullImage and RemoveImage through the shim clear the cache at once; the lifetime bounds
 /// how stale it can be after image changes made directly on Docker.
-const IMAGE_REF_TTL: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// ContainerStatus's `image_ref` per image ID, so a status costs one Docker call (the
-/// container inspect), not two.
-#[derive(Debug, Default)]
-pub(crate) struct ImageRefCache {
-    entries: std::sync::Mutex<HashMap<String, (String, std::time::Instant)>>,
-}
-
-impl ImageRefCache {
-    fn get(&self, image_id: &str) -> Option<String> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(image_id)
-            .filter(|(_, at)| at.elapsed() < IMAGE_REF_TTL)
-            .map(|(r, _)| r.clone())
-    }
-
-    fn insert(&self, image_id: &str, image_ref: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded: expired entries go first, and the map never outgrows the image store.
-        if entries.len() >= 1024 {
-            entries.retain(|_, (_, at)| at.elapsed() < IMAGE_REF_TTL);
-        }
-        if entries.len() < 1024 {
-            entries.insert(
-                image_id.to_owned(),
-                (image_ref.to_owned(), std::time::Instant::now()),
-            );
-        }
-    }
-
-    fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-}
+pub(crate) const IMAGE_REF_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The request field holding the image reference.
 const FIELD: &str = "image.image";
@@ -1021,7 +983,7 @@ impl DockerRuntime {
             // Not cached: the image may come back (a pull), or Docker may answer next time.
             Err(_) => return image_id.to_owned(),
         };
-        self.inner.image_refs.insert(image_id, &image_ref);
+        self.inner.image_refs.insert(image_id, image_ref.clone());
         image_ref
     }
 

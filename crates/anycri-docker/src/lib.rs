@@ -11,6 +11,7 @@
 //! [`RuntimeService`]: anycri_core::RuntimeService
 //! [`ImageService`]: anycri_core::ImageService
 
+mod cache;
 mod cgroups;
 pub mod checkpoint;
 mod container;

@@ -10,6 +10,8 @@ use anycri_core::{
     service::{CriStream, ImageService, RuntimeService},
 };
 use anycri_streaming::{StreamingConfig, StreamingServer};
+
+use crate::cache::TtlCache;
 use async_trait::async_trait;
 use bollard::Docker;
 
@@ -135,7 +137,8 @@ impl DockerRuntimeBuilder {
                 host: crate::sandbox::HostFacts::detect(),
                 streaming_config: self.streaming,
                 streaming: tokio::sync::OnceCell::new(),
-                image_refs: Default::default(),
+                image_refs: TtlCache::new(crate::image::IMAGE_REF_TTL),
+                oom_verdicts: TtlCache::new(crate::container::OOM_VERDICT_TTL),
             }),
         };
         runtime.resume_logging().await;
@@ -176,7 +179,10 @@ pub(crate) struct Inner {
     pub host: crate::sandbox::HostFacts,
     pub streaming_config: StreamingConfig,
     pub streaming: tokio::sync::OnceCell<StreamingServer>,
-    pub image_refs: crate::image::ImageRefCache,
+    /// ContainerStatus's `image_ref` per image ID, so a status is one Docker call.
+    pub image_refs: TtlCache<String>,
+    /// Whether an exited container was OOM-killed, once decided (see `oom_event_seen`).
+    pub oom_verdicts: TtlCache<bool>,
 }
 
 /// The Docker shim. Cheap to clone; clones share the connection and state.
