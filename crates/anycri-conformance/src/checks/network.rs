@@ -1,5 +1,6 @@
 //! Networking: DNS config and hostname inside the pod, a container port reachable at the
-//! pod IP, a host port reachable on the host, and the web server test image serving on both.
+//! pod IP, a TCP and a UDP host port reachable on the host, and the web server test image
+//! serving on both.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,6 +18,9 @@ pub(crate) fn checks() -> Vec<Check> {
             .critest("[k8s.io] Networking runtime should support port mapping with only container port")
             .needs(&[Need::Processes]),
         check!("network::host_port", "a port mapping makes the pod's server reachable at the host port", host_port)
+            .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
+            .needs(&[Need::Processes]),
+        check!("network::host_port_udp", "a UDP port mapping delivers datagrams sent to the host port into the pod's network namespace", host_port_udp)
             .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
             .needs(&[Need::Processes]),
         check!("network::web_server_image", "the web server test image, run with its own command, answers at the pod IP on its port and at a mapped host port", web_server_image)
@@ -152,6 +156,61 @@ async fn host_port(t: TestContext) -> CheckResult {
     );
     let _ = r;
     Ok(())
+}
+
+/// Datagrams that reached the UDP layer of the container's network namespace, delivered or
+/// not: `InDatagrams + NoPorts + InErrors` from the `Udp:` lines of `/proc/net/snmp`.
+async fn udp_arrivals(t: &TestContext, container: &str) -> Result<u64, Failure> {
+    let snmp = t.sh(container, "cat /proc/net/snmp").await?;
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return Err(Failure::Fail(format!(
+            "no Udp: lines in /proc/net/snmp: {snmp:?}"
+        )));
+    };
+    let mut total = 0;
+    for (name, value) in names.split_whitespace().zip(values.split_whitespace()) {
+        if matches!(name, "InDatagrams" | "NoPorts" | "InErrors") {
+            total += value
+                .parse::<u64>()
+                .map_err(|_| Failure::Fail(format!("/proc/net/snmp: {name} is {value:?}")))?;
+        }
+    }
+    Ok(total)
+}
+
+/// busybox has no UDP server, so the check counts arrivals in the pod's network namespace
+/// instead of waiting for an answer: a datagram that reaches the container port with nothing
+/// listening still counts as `NoPorts` there (and nowhere else, as the pod has its own
+/// namespace). Each attempt sends from a fresh socket, so a conntrack entry made by an early
+/// datagram cannot pin later ones to a path without the mapping.
+async fn host_port_udp(t: TestContext) -> CheckResult {
+    let port = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.local_addr())
+        .map_err(|e| Failure::Fail(format!("finding a free UDP port: {e}")))?
+        .port();
+    let pod = t
+        .pod()
+        .port_mapping(Protocol::Udp, 5353, i32::from(port))
+        .build();
+    let r = t.run(pod, t.container().build()).await?;
+    let before = udp_arrivals(&t, &r.container).await?;
+    let addrs = host_addresses();
+    poll(
+        Duration::from_secs(15),
+        &format!("no datagram sent to host port {port}/udp on {addrs:?} reached the pod"),
+        || async {
+            for a in &addrs {
+                let s = tokio::net::UdpSocket::bind("0.0.0.0:0")
+                    .await
+                    .map_err(|e| Failure::Fail(format!("binding a UDP socket: {e}")))?;
+                let _ = s.send_to(b"anycri-conformance", (*a, port)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok((udp_arrivals(&t, &r.container).await? > before).then_some(()))
+        },
+    )
+    .await
 }
 
 async fn web_server_image(t: TestContext) -> CheckResult {
