@@ -924,9 +924,10 @@ impl Reader {
                         let _ = tx.send(Err(SpdyError::StreamReset { stream_id, status }));
                     }
                     s.wake();
-                    // Unread data of a reset stream no longer holds the connection.
-                    s.recv.clear();
-                    s.recv_len = 0;
+                    // Data that arrived before the reset is still read out, then reads fail
+                    // with ConnectionReset: spdystream delivers it so, and the kubelet's
+                    // server relies on it (it writes the exit status, then resets every
+                    // stream). Held data stays bounded by `max_stream_buffer`.
                     self.shared.drained.notify_waiters();
                 }
             }

@@ -435,22 +435,34 @@ async fn garbage_ends_the_session_cleanly() {
 #[tokio::test]
 async fn peer_reset_fails_the_servers_read() {
     let (mut client, server_io) = pair();
+    let (sent, sent_rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
         let mut session = SpdySession::server(server_io);
         let mut stream = session.accept().await.unwrap();
+        // Read only once the data and the reset are both in.
+        sent_rx.await.unwrap();
         let mut buf = Vec::new();
-        stream.read_to_end(&mut buf).await.unwrap_err().kind()
+        let kind = stream.read_to_end(&mut buf).await.unwrap_err().kind();
+        (buf, kind)
     });
     tokio::time::timeout(HANG_GUARD, async {
         client
             .syn_stream(1, &[("streamtype", "stdin")], false)
             .await;
         client.pump_until("reply", |c| c.replies == [1]).await;
+        client.data(1, false, b"before the reset").await;
         client.rst(1, 5).await;
+        client.ping(1).await;
+        client.pump_until("ping echo", |c| c.pings == [1]).await;
+        sent.send(()).unwrap();
     })
     .await
     .unwrap();
-    assert_eq!(server.await.unwrap(), std::io::ErrorKind::ConnectionReset);
+    // Data that arrived before the reset is still read out (as spdystream delivers it: the
+    // kubelet writes the exit status and then resets the stream), then the read fails.
+    let (buf, kind) = server.await.unwrap();
+    assert_eq!(buf, b"before the reset");
+    assert_eq!(kind, std::io::ErrorKind::ConnectionReset);
 }
 
 #[tokio::test]
