@@ -12,7 +12,7 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use anycri::{RuntimeService, RuntimeServiceExt, api::*};
-use anycri_streaming::client::{self, ExecOptions, ExecSession};
+use anycri_streaming::client::{self, ExecOptions, ExecSession, Transport};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// Read `r` to the end as text.
@@ -58,6 +58,30 @@ async fn exec(
     options: ExecOptions,
 ) -> ExecSession {
     client::exec(rt, id, cmd, options).await.unwrap()
+}
+
+/// As [`exec`], over a chosen transport.
+async fn exec_over(
+    rt: &dyn RuntimeService,
+    id: &str,
+    cmd: &[&str],
+    options: ExecOptions,
+    transport: Transport,
+) -> ExecSession {
+    let response = rt
+        .exec(ExecRequest {
+            container_id: id.to_owned(),
+            cmd: cmd.iter().map(|c| c.to_string()).collect(),
+            tty: options.tty,
+            stdin: options.stdin,
+            stdout: options.stdout,
+            stderr: options.stderr && !options.tty,
+        })
+        .await
+        .unwrap();
+    client::connect_exec_with(&response.url, options, transport)
+        .await
+        .unwrap()
 }
 
 /// Exec without a terminal: stdout and stderr apart, exit codes; with a terminal; stdin.
@@ -148,9 +172,23 @@ async fn exec_streams(t: Arc<common::Target>) {
     assert_eq!((out.as_str(), code), ("hello stdin\n", 0));
     drop(stdin);
 
-    // Closing stdin reaches `cat` where the protocol can say so (v5).
-    let mut session = exec(rt, &id, &["cat"], ExecOptions::default().with_stdin()).await;
-    if session.can_close_stdin() {
+    // Closing stdin reaches `cat`: over SPDY (what `client::exec` picks for stdin) on every
+    // server, over WebSocket where the server speaks v5.
+    let session = exec(rt, &id, &["cat"], ExecOptions::default().with_stdin()).await;
+    assert_eq!(session.transport(), Transport::Spdy);
+    drop(session);
+    for transport in [Transport::Spdy, Transport::WebSocket] {
+        let options = ExecOptions::default().with_stdin();
+        let mut session = exec_over(rt, &id, &["cat"], options, transport).await;
+        if !session.can_close_stdin() {
+            assert_eq!(
+                (t.name, transport),
+                ("containerd", Transport::WebSocket),
+                "only WebSocket v4 servers lack the close signal"
+            );
+            drop(session);
+            continue;
+        }
         let mut stdin = session.stdin.take().unwrap();
         let payload: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
         let writer = tokio::spawn(async move {
@@ -158,17 +196,18 @@ async fn exec_streams(t: Arc<common::Target>) {
             stdin.shutdown().await.unwrap();
             payload
         });
-        let (out, _, code) = collect(session).await;
+        let (out, _, code) = tokio::time::timeout(Duration::from_secs(60), collect(session))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "{}: cat did not end after stdin closed ({transport:?})",
+                    t.name
+                )
+            });
         let payload = writer.await.unwrap();
-        assert_eq!(code, 0);
-        assert_eq!(out.len(), payload.len());
-        assert_eq!(out.as_bytes(), payload.as_slice());
-    } else {
-        assert_eq!(
-            t.name, "containerd",
-            "only v4 servers lack the close signal"
-        );
-        drop(session);
+        assert_eq!(code, 0, "{transport:?}");
+        assert_eq!(out.len(), payload.len(), "{transport:?}");
+        assert_eq!(out.as_bytes(), payload.as_slice(), "{transport:?}");
     }
 
     // Terminal resize reaches the process.
@@ -183,14 +222,25 @@ async fn exec_streams(t: Arc<common::Target>) {
     let mut stdin = session.stdin.take().unwrap();
     let mut lines = BufReader::new(session.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
-    // The resize and the newline travel separately; ask until the new size shows.
+    // The resize and the newline travel separately (the resize through Docker's API on the
+    // shim); ask until the new size shows, one `stty size` answer at a time (the echoed
+    // newlines are empty lines).
     for _ in 0..100 {
         stdin.write_all(b"\r").await.unwrap();
-        let line = lines.next_line().await.unwrap().unwrap_or_default();
+        let line = loop {
+            let line =
+                lines.next_line().await.unwrap().unwrap_or_else(|| {
+                    panic!("the session ended before the resize showed: {seen:?}")
+                });
+            if !line.trim().is_empty() {
+                break line;
+            }
+        };
         if line.trim() == "45 123" {
             break;
         }
         seen.push(line);
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
         seen.len() < 100,

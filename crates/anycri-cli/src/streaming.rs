@@ -184,7 +184,8 @@ async fn copy_out(mut from: OutputStream, mut to: impl AsyncWrite + Unpin) {
     let _ = to.flush().await;
 }
 
-/// Send local stdin to the session until it ends, then close it in the process (v5).
+/// Send local stdin to the session until it ends, then close it in the process (SPDY, which
+/// the client picks for stdin, or WebSocket v5).
 async fn forward_stdin(mut to: ChannelWriter, can_close: bool) {
     // A thread of its own: a blocking read of a terminal cannot be cancelled, and a thread
     // blocked in it must not hold up the end of the process (a runtime's blocking pool would).
@@ -216,7 +217,7 @@ async fn forward_stdin(mut to: ChannelWriter, can_close: bool) {
     }
     if !can_close {
         tracing::warn!(
-            "end of stdin: this runtime's streaming protocol (v4) cannot pass it on; \
+            "end of stdin: the session's protocol (WebSocket v4) cannot pass it on; \
              the command does not see the end of its input"
         );
     }

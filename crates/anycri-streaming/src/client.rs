@@ -1,8 +1,13 @@
 //! The streaming client: ask a runtime (any [`RuntimeService`]) for an `Exec`, `Attach` or
-//! `PortForward` URL, connect to it over WebSocket and hand back async streams. Exec and
-//! attach offer `v5.channel.k8s.io` then `v4.channel.k8s.io`, so they work against anycri's
-//! server (v5: closing stdin reaches the process) and against containerd's and the
-//! kubelet's (v4). Port-forward uses the kubelet's WebSocket port-forward protocol, one
+//! `PortForward` URL, connect to it and hand back async streams.
+//!
+//! Exec and attach have two transports ([`Transport`]). Over WebSocket they offer
+//! `v5.channel.k8s.io` then `v4.channel.k8s.io`; only v5 can tell the process that stdin
+//! ended, and containerd 1.6 and kubelets before 1.30 speak v4. Over SPDY/3.1 (`spdy`
+//! submodule, the transport of kubectl before 1.31 and of critest) each channel is its own
+//! stream, so closing stdin is a half-close every CRI streaming server understands. The
+//! default, [`Transport::Auto`], takes SPDY when the session sends stdin and WebSocket
+//! otherwise. Port-forward uses the kubelet's WebSocket port-forward protocol, one
 //! connection per WebSocket.
 
 use std::{
@@ -40,6 +45,8 @@ use crate::{
     mux::{Frame, PIPE, PortIo, QUEUE, write_loop},
     protocol::{self, ChannelProtocol, ExitStatus, TerminalSize},
 };
+
+mod spdy;
 
 /// Output of a session (stdout or stderr): read it to the end, or drop it to discard it.
 pub type OutputStream = ReadHalf<SimplexStream>;
@@ -87,6 +94,19 @@ impl ExecOptions {
     }
 }
 
+/// How an exec or attach connects to its streaming URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// SPDY/3.1 when the session sends stdin (so closing stdin reaches the process on every
+    /// server), WebSocket otherwise.
+    #[default]
+    Auto,
+    /// WebSocket with `v5.channel.k8s.io`, falling back to `v4.channel.k8s.io`.
+    WebSocket,
+    /// SPDY/3.1 with the remote command protocols v4 to v1 (`X-Stream-Protocol-Version`).
+    Spdy,
+}
+
 /// A running exec or attach.
 ///
 /// Take the streams out (`session.stdout.take()`), read stdout and stderr concurrently (or
@@ -95,14 +115,19 @@ impl ExecOptions {
 /// take a [`Resizer`] first. Dropping the session closes the connection (the server stops
 /// the command).
 pub struct ExecSession {
-    /// The process's stdin. Shutting it down closes stdin in the process on v5 servers;
-    /// v4 servers (containerd 1.6, kubelets before 1.30) have no way to close it.
+    /// The process's stdin. Shutting it down closes stdin in the process over SPDY and on
+    /// WebSocket v5 servers; WebSocket v4 servers (containerd 1.6, kubelets before 1.30)
+    /// have no way to close it (see [`can_close_stdin`](Self::can_close_stdin)).
     pub stdin: Option<ChannelWriter>,
     /// The process's stdout (the terminal with a TTY).
     pub stdout: Option<OutputStream>,
     /// The process's stderr.
     pub stderr: Option<OutputStream>,
+    /// How the exit status is encoded (plain text before v4, `metav1.Status` JSON from v4).
     protocol: ChannelProtocol,
+    /// The negotiated protocol's name.
+    name: &'static str,
+    transport: Transport,
     tx: mpsc::Sender<Frame>,
     reader: JoinHandle<ReadOutcome>,
 }
@@ -110,7 +135,8 @@ pub struct ExecSession {
 impl std::fmt::Debug for ExecSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExecSession")
-            .field("protocol", &self.protocol.name)
+            .field("transport", &self.transport)
+            .field("protocol", &self.name)
             .finish_non_exhaustive()
     }
 }
@@ -121,14 +147,20 @@ struct ReadOutcome {
 }
 
 impl ExecSession {
-    /// The channel protocol the server chose (`v5.channel.k8s.io`, `v4.channel.k8s.io`).
+    /// The protocol the server chose (`v5.channel.k8s.io`, `v4.channel.k8s.io`, ...; over
+    /// SPDY the remote command protocol, e.g. `v4.channel.k8s.io`).
     pub fn protocol(&self) -> &'static str {
-        self.protocol.name
+        self.name
     }
 
-    /// Whether closing stdin reaches the process (the server speaks v5).
+    /// The transport of this session: [`Transport::WebSocket`] or [`Transport::Spdy`].
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Whether closing stdin reaches the process (SPDY, or a WebSocket server that speaks v5).
     pub fn can_close_stdin(&self) -> bool {
-        self.protocol.close_signal()
+        self.transport == Transport::Spdy || self.protocol.close_signal()
     }
 
     /// Tell the terminal's new size (TTY sessions).
@@ -160,6 +192,7 @@ impl ExecSession {
             protocol,
             tx,
             reader,
+            ..
         } = self;
         // Dropping a stdin writer sends nothing; the queue's sender `tx` is what keeps the
         // writer task, and so the socket, open.
@@ -167,9 +200,9 @@ impl ExecSession {
         let outcome = reader
             .await
             .map_err(|e| Error::internal(format!("streaming reader task: {e}")));
-        // Only now may the writer send its close message: one sent while the command runs
-        // makes v4 servers (containerd 1.6) hang up without the status, and v5 servers stop
-        // the command.
+        // Only now may the writer send its close message (or close the SPDY session): one
+        // sent while the command runs makes v4 servers (containerd 1.6) hang up without the
+        // status, and v5 servers stop the command.
         drop(tx);
         let outcome = outcome?;
         match outcome.status {
@@ -256,27 +289,54 @@ async fn connect(url: &str, protocols: &[&str]) -> Result<(Ws, String)> {
 fn connect_error(url: &str, e: tungstenite::Error) -> Error {
     match e {
         tungstenite::Error::Http(response) => {
-            let status = response.status();
             let body = response
                 .body()
                 .as_deref()
                 .map(|b| String::from_utf8_lossy(b).trim().to_owned())
                 .unwrap_or_default();
-            let message = format!("streaming URL {url}: HTTP {status}: {body}");
-            match status.as_u16() {
-                404 => Error::not_found(message),
-                400 | 405 | 426 => Error::invalid_argument(message),
-                501 => Error::unimplemented(message, "the streaming server"),
-                _ => Error::unavailable(message),
-            }
+            http_error(url, response.status().as_u16(), &body)
         }
         other => Error::unavailable(format!("streaming URL {url}: {other}")),
     }
 }
 
+/// The error for a streaming server's refusal: HTTP `status` with `body`.
+fn http_error(url: &str, status: u16, body: &str) -> Error {
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let message = format!("streaming URL {url}: HTTP {status} {reason}: {body}");
+    match status {
+        404 => Error::not_found(message),
+        // 403: the server supports none of the offered protocols (the kubelet's answer).
+        400 | 403 | 405 | 426 => Error::invalid_argument(message),
+        501 => Error::unimplemented(message, "the streaming server"),
+        _ => Error::unavailable(message),
+    }
+}
+
 /// Connect to an exec or attach URL with `options` (they must match the request the URL was
-/// made for).
+/// made for: over SPDY the server waits for exactly the streams the request asked for and
+/// never accepts another), choosing the transport as [`Transport::Auto`] does.
 pub async fn connect_exec(url: &str, options: ExecOptions) -> Result<ExecSession> {
+    connect_exec_with(url, options, Transport::Auto).await
+}
+
+/// Connect to an exec or attach URL with `options` over `transport`.
+pub async fn connect_exec_with(
+    url: &str,
+    options: ExecOptions,
+    transport: Transport,
+) -> Result<ExecSession> {
+    match transport {
+        Transport::Spdy => spdy::connect_exec(url, options).await,
+        Transport::Auto if options.stdin => spdy::connect_exec(url, options).await,
+        Transport::Auto | Transport::WebSocket => connect_exec_websocket(url, options).await,
+    }
+}
+
+async fn connect_exec_websocket(url: &str, options: ExecOptions) -> Result<ExecSession> {
     let (ws, chosen) = connect(url, &[protocol::V5_CHANNEL, protocol::V4_CHANNEL]).await?;
     let protocol = protocol::by_name(&chosen, protocol::EXEC_PROTOCOLS).ok_or_else(|| {
         Error::unavailable(format!(
@@ -304,6 +364,8 @@ pub async fn connect_exec(url: &str, options: ExecOptions) -> Result<ExecSession
         stdout,
         stderr,
         protocol,
+        name: protocol.name,
+        transport: Transport::WebSocket,
         tx,
         reader,
     })

@@ -11,7 +11,9 @@
 //!   `portforward.k8s.io`. Both transports run the same provider path ([`session`]).
 //! - [`client`] asks any [`RuntimeService`](anycri_core::RuntimeService) for a URL and
 //!   connects: [`client::exec`], [`client::attach`], [`client::port_forward`]. It works with
-//!   containerd's own streaming server (v4) and with this one (v5).
+//!   containerd's own streaming server and with this one, over WebSocket (v5, v4) or SPDY/3.1
+//!   ([`client::Transport`]; sessions that send stdin take SPDY, which can close it
+//!   everywhere).
 //!
 //! ```no_run
 //! # async fn demo(runtime: &dyn anycri_core::RuntimeService) -> anycri_core::Result<()> {

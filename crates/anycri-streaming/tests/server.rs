@@ -16,7 +16,7 @@ use anycri_core::{
 };
 use anycri_streaming::{
     PortStream, StreamIo, StreamingConfig, StreamingProvider, StreamingServer,
-    client::{self, ExecOptions},
+    client::{self, ExecOptions, Transport},
 };
 use async_trait::async_trait;
 use futures::{SinkExt, StreamExt};
@@ -146,15 +146,27 @@ fn exec_request(cmd: &str, stdin: bool, stderr: bool, tty: bool) -> ExecRequest 
     }
 }
 
-async fn run(server: &StreamingServer, cmd: &str) -> (String, String, Result<i32>) {
+/// Both client transports, and the protocol each negotiates with this server.
+const TRANSPORTS: [(Transport, &str); 2] = [
+    (Transport::WebSocket, "v5.channel.k8s.io"),
+    (Transport::Spdy, "v4.channel.k8s.io"),
+];
+
+async fn run(
+    server: &StreamingServer,
+    cmd: &str,
+    transport: Transport,
+) -> (String, String, Result<i32>) {
     let url = server
         .get_exec(exec_request(cmd, false, true, false))
         .unwrap()
         .url;
-    let mut session = client::connect_exec(&url, ExecOptions::default())
+    let mut session = client::connect_exec_with(&url, ExecOptions::default(), transport)
         .await
         .unwrap();
-    assert_eq!(session.protocol(), "v5.channel.k8s.io");
+    assert_eq!(session.transport(), transport);
+    let expected = TRANSPORTS.iter().find(|t| t.0 == transport).unwrap().1;
+    assert_eq!(session.protocol(), expected);
     let (mut out, mut err) = (String::new(), String::new());
     let (mut so, mut se) = (
         session.stdout.take().unwrap(),
@@ -170,29 +182,57 @@ async fn run(server: &StreamingServer, cmd: &str) -> (String, String, Result<i32
 async fn exec_output_and_exit_codes() {
     let (server, _) = server(StreamingConfig::default()).await;
     assert!(server.base_url().starts_with("http://127.0.0.1:"));
-    let (out, err, code) = run(&server, "echo hello world").await;
-    assert_eq!(
-        (out.as_str(), err.as_str(), code.unwrap()),
-        ("hello world\n", "", 0)
-    );
-    let (out, err, code) = run(&server, "err oops").await;
-    assert_eq!(
-        (out.as_str(), err.as_str(), code.unwrap()),
-        ("", "oops\n", 0)
-    );
-    assert_eq!(run(&server, "exit 7").await.2.unwrap(), 7);
-    let err = run(&server, "fail").await.2.unwrap_err();
-    assert!(err.message().contains("is not running"), "{err}");
+    for (t, _) in TRANSPORTS {
+        let (out, err, code) = run(&server, "echo hello world", t).await;
+        assert_eq!(
+            (out.as_str(), err.as_str(), code.unwrap()),
+            ("hello world\n", "", 0),
+            "{t:?}"
+        );
+        let (out, err, code) = run(&server, "err oops", t).await;
+        assert_eq!(
+            (out.as_str(), err.as_str(), code.unwrap()),
+            ("", "oops\n", 0),
+            "{t:?}"
+        );
+        assert_eq!(run(&server, "exit 7", t).await.2.unwrap(), 7, "{t:?}");
+        let err = run(&server, "fail", t).await.2.unwrap_err();
+        assert!(err.message().contains("is not running"), "{t:?}: {err}");
+    }
 }
 
 #[tokio::test]
 async fn stdin_closes_and_resize_arrives() {
     let (server, _) = server(StreamingConfig::default()).await;
+    // Auto sends stdin over SPDY.
     let url = server
         .get_exec(exec_request("cat", true, false, false))
         .unwrap()
         .url;
-    let mut session = client::connect_exec(&url, ExecOptions::default().with_stdin())
+    let options = ExecOptions {
+        stderr: false,
+        ..ExecOptions::default().with_stdin()
+    };
+    let session = client::connect_exec(&url, options).await.unwrap();
+    assert_eq!(session.transport(), Transport::Spdy);
+    drop(session);
+    for (t, _) in TRANSPORTS {
+        stdin_and_resize(&server, t).await;
+    }
+}
+
+async fn stdin_and_resize(server: &StreamingServer, transport: Transport) {
+    let url = server
+        .get_exec(exec_request("cat", true, false, false))
+        .unwrap()
+        .url;
+    // The options match the request (no stderr): over SPDY a stream the server does not
+    // expect is never accepted.
+    let options = ExecOptions {
+        stderr: false,
+        ..ExecOptions::default().with_stdin()
+    };
+    let mut session = client::connect_exec_with(&url, options, transport)
         .await
         .unwrap();
     assert!(session.can_close_stdin());
@@ -218,7 +258,7 @@ async fn stdin_closes_and_resize_arrives() {
         .get_exec(exec_request("size", true, false, true))
         .unwrap()
         .url;
-    let mut session = client::connect_exec(&url, ExecOptions::interactive_tty())
+    let mut session = client::connect_exec_with(&url, ExecOptions::interactive_tty(), transport)
         .await
         .unwrap();
     session.resize(132, 43).await.unwrap();
@@ -249,14 +289,16 @@ async fn wait_keeps_the_connection_until_the_status() {
     assert_eq!(session.wait().await.unwrap(), 3);
 
     // With stdin the caller never closed: waiting does not close it either.
-    let url = server
-        .get_exec(exec_request("late 4", true, true, false))
-        .unwrap()
-        .url;
-    let session = client::connect_exec(&url, ExecOptions::default().with_stdin())
-        .await
-        .unwrap();
-    assert_eq!(session.wait().await.unwrap(), 4);
+    for (t, _) in TRANSPORTS {
+        let url = server
+            .get_exec(exec_request("late 4", true, true, false))
+            .unwrap()
+            .url;
+        let session = client::connect_exec_with(&url, ExecOptions::default().with_stdin(), t)
+            .await
+            .unwrap();
+        assert_eq!(session.wait().await.unwrap(), 4, "{t:?}");
+    }
     assert_eq!(provider.gone.load(Ordering::SeqCst), 0);
 }
 
@@ -410,7 +452,7 @@ async fn malformed_frames_and_unknown_protocols_do_not_break_the_server() {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
         other => panic!("expected HTTP 400, got {other:?}"),
     }
-    assert_eq!(run(&server, "echo fine").await.0, "fine\n");
+    assert_eq!(run(&server, "echo fine", Transport::Spdy).await.0, "fine\n");
 }
 
 #[tokio::test]
@@ -432,6 +474,12 @@ async fn tokens_are_single_use_and_kind_bound() {
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert_eq!(server.pending_tokens(), 0);
+    // Over SPDY too: a used token is a 404, reported as NotFound.
+    let err = client::connect_exec_with(&url, ExecOptions::default(), Transport::Spdy)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.message().contains("HTTP 404"), "{err}");
 
     let expired = StreamingConfig {
         token_ttl: Duration::ZERO,
