@@ -1,6 +1,7 @@
 //! A small, bounded map with a lifetime per entry, for answers the shim may reuse instead of
 //! asking Docker again on a hot path: a ContainerStatus's resolved `image_ref` per image ID,
-//! and whether an exited container was OOM-killed.
+//! whether an exited container was OOM-killed, and the full IDs of pause containers this
+//! process made.
 
 use std::{
     collections::HashMap,
@@ -43,6 +44,13 @@ impl<V: Clone> TtlCache<V> {
         if entries.len() < CAPACITY {
             entries.insert(key.to_owned(), (value, Instant::now()));
         }
+    }
+
+    pub(crate) fn remove(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     pub(crate) fn clear(&self) {

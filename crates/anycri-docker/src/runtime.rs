@@ -139,6 +139,7 @@ impl DockerRuntimeBuilder {
                 streaming: tokio::sync::OnceCell::new(),
                 image_refs: TtlCache::new(crate::image::IMAGE_REF_TTL),
                 oom_verdicts: TtlCache::new(crate::container::OOM_VERDICT_TTL),
+                own_sandboxes: TtlCache::new(crate::sandbox::OWN_SANDBOX_TTL),
             }),
         };
         runtime.resume_logging().await;
@@ -183,6 +184,9 @@ pub(crate) struct Inner {
     pub image_refs: TtlCache<String>,
     /// Whether an exited container was OOM-killed, once decided (see `oom_event_seen`).
     pub oom_verdicts: TtlCache<bool>,
+    /// Full IDs of pause containers this process created: a container ID cannot change
+    /// kind, so RemovePodSandbox needs no inspect to know one of these is a sandbox.
+    pub own_sandboxes: TtlCache<()>,
 }
 
 /// The Docker shim. Cheap to clone; clones share the connection and state.

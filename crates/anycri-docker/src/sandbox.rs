@@ -82,6 +82,10 @@ const CAPS: [&str; 41] = [
     "BPF",
     "CHECKPOINT_RESTORE",
 ];
+/// How long RemovePodSandbox trusts that an ID it saw RunPodSandbox create is a sandbox
+/// (an ID never changes kind; the lifetime only bounds the cache).
+pub(crate) const OWN_SANDBOX_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 const CAP_SYS_RESOURCE: u32 = 24;
 /// Docker 20.10 knows capabilities up to CAP_AUDIT_READ; it refuses newer names.
 const LAST_DOCKER_2010_CAP: u32 = 37;
@@ -397,6 +401,7 @@ impl DockerRuntime {
             let _ = self.inner.checkpoints.remove(&id).await;
             return Err(err);
         }
+        self.inner.own_sandboxes.insert(&id, ());
         Ok(RunPodSandboxResponse { pod_sandbox_id: id })
     }
 
@@ -531,6 +536,25 @@ impl DockerRuntime {
         &self,
         request: RemovePodSandboxRequest,
     ) -> Result<RemovePodSandboxResponse> {
+        let id = &request.pod_sandbox_id;
+        // A sandbox this process made, on Docker's network (no CNI teardown, which needs the
+        // inspect's network namespace): its containers' list is the only question to ask.
+        if matches!(self.inner.network, crate::NetworkPlugin::Bridge)
+            && self.inner.own_sandboxes.get(id).is_some()
+        {
+            all_of(
+                self.containers_of(id)
+                    .await?
+                    .into_iter()
+                    .filter_map(|c| c.id),
+                |cid| async move { self.remove_docker_container(&cid).await },
+            )
+            .await?;
+            self.remove_docker_container(id).await?;
+            self.inner.checkpoints.remove(id).await?;
+            self.inner.own_sandboxes.remove(id);
+            return Ok(RemovePodSandboxResponse {});
+        }
         let (inspect, containers) = self.sandbox_and_containers(&request.pod_sandbox_id).await;
         let inspect = match inspect {
             Ok(inspect) => inspect,
@@ -555,6 +579,7 @@ impl DockerRuntime {
         }
         self.remove_docker_container(&id).await?;
         self.inner.checkpoints.remove(&id).await?;
+        self.inner.own_sandboxes.remove(&id);
         Ok(RemovePodSandboxResponse {})
     }
 
