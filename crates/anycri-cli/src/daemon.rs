@@ -115,13 +115,18 @@ pub async fn shim_docker(args: DockerShimArgs) -> Result<()> {
             conf_dir: args.cni_conf_dir.clone().into(),
         });
     }
-    let shim = Arc::new(builder.connect().await?.with_tracing());
+    let runtime = builder.connect().await?;
+    let shim = Arc::new(runtime.clone().with_tracing());
     let server = CriServer::new(shim.clone(), shim);
     let options = ServeOptions {
         max_message_size: args.max_message_size,
         ..Default::default()
     };
-    anycri_server::serve_unix(server, socket, options, shutdown_signal()).await
+    let served = anycri_server::serve_unix(server, socket, options, shutdown_signal()).await;
+    // Streaming sessions end with the daemon, their exec processes killed; cut off by the
+    // exit instead, they would go on running in the containers.
+    runtime.shutdown_streaming().await;
+    served
 }
 
 /// (RPC, gRPC code) → (calls, seconds).

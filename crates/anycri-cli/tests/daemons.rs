@@ -121,12 +121,63 @@ async fn docker_shim_daemon_survives_its_restart() {
         .command(["sh", "-c", "echo up; sleep 3600"])
         .build();
     let ids = rt.run_pod_and_container(pod, ctr).await.unwrap();
+    rt.wait_for_container_state(
+        &ids.container_id,
+        ContainerState::ContainerRunning,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    // A streaming exec still running when the daemon stops: the shutdown ends its session
+    // and kills it, as when a client leaves (a process that exits without that would leave
+    // it running in the container).
+    let session = anycri_streaming::client::exec(
+        &rt,
+        &ids.container_id,
+        &["sleep", "4343"],
+        anycri_streaming::client::ExecOptions::default(),
+    )
+    .await
+    .unwrap();
+    let ps = |rt: anycri::grpc::GrpcRuntime| {
+        let id = ids.container_id.clone();
+        async move {
+            rt.exec_collect(&id, &["ps", "-o", "args"], Duration::from_secs(10))
+                .await
+                .unwrap()
+                .stdout_str()
+        }
+    };
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = ps(rt.clone()).await;
+        if seen.contains("sleep 4343") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        seen.contains("sleep 4343"),
+        "the exec did not start: {seen}"
+    );
 
     // The daemon stops cleanly on SIGTERM and removes its socket; a new one sees the pod.
     assert!(shim.stop().success());
     assert!(!std::path::Path::new(&socket).exists());
+    drop(session);
     let _shim = Daemon::start(&args);
     let rt2 = client(&socket).await;
+    for _ in 0..100 {
+        seen = ps(rt2.clone()).await;
+        if !seen.contains("sleep 4343") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        !seen.contains("sleep 4343"),
+        "the stopped daemon left its exec running: {seen}"
+    );
     let status = rt2.get_pod_status(&ids.pod_sandbox_id).await.unwrap();
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
     let out = rt2

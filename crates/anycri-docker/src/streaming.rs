@@ -66,6 +66,17 @@ impl DockerRuntime {
             .await
     }
 
+    /// Ends every streaming session — each exec's process tree is killed, as when its client
+    /// leaves — and stops the streaming server, waiting at most its shutdown timeout. Call it
+    /// when the process is about to exit: sessions cut off by the exit would leave their exec
+    /// processes running in the containers. Exec, Attach and PortForward URLs handed out
+    /// afterwards do not work.
+    pub async fn shutdown_streaming(&self) {
+        if let Some(server) = self.inner.streaming.get() {
+            server.shutdown().await;
+        }
+    }
+
     /// The streaming server's address, once it has started (after the first Exec, Attach
     /// or PortForward).
     pub fn streaming_address(&self) -> Option<SocketAddr> {
