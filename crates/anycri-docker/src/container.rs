@@ -282,7 +282,10 @@ impl DockerRuntime {
         }
         let oom_score_adj = match res.oom_score_adj {
             0 => None,
-            n if n < 0 && !self.inner.host.negative_oom_score_adj => Some(0),
+            n if n < 0 && !self.inner.host.negative_oom_score_adj => {
+                self.inner.host.warn_oom_score_adj_once();
+                Some(0)
+            }
             n => Some(n),
         };
         let devices: Vec<DeviceMapping> = config

@@ -98,6 +98,21 @@ fn status_mask(status: &str, key: &str) -> Option<u64> {
 }
 
 impl HostFacts {
+    /// Says once per process, when it first changes a pod or container, that this host does
+    /// not allow lowering oom_score_adj. (Said at start instead, it would print on every
+    /// command of a CLI that runs the shim in-process, however little it does.)
+    pub fn warn_oom_score_adj_once(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        if !self.negative_oom_score_adj {
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    "this host does not allow lowering oom_score_adj (no CAP_SYS_RESOURCE): pause containers get no OOM \
+                     protection and negative container OOM scores are raised to 0"
+                );
+            });
+        }
+    }
+
     pub fn detect() -> Self {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let eff = status_mask(&status, "CapEff:").unwrap_or(u64::MAX);
@@ -126,12 +141,6 @@ impl HostFacts {
             missing_docker_caps,
             apparmor,
         };
-        if !facts.negative_oom_score_adj {
-            tracing::warn!(
-                "this host does not allow lowering oom_score_adj (no CAP_SYS_RESOURCE): pause containers get no OOM \
-                 protection and negative container OOM scores are raised to 0"
-            );
-        }
         if !facts.full_bounding_set {
             tracing::info!(
                 "the capability bounding set is partial ({} of {}): privileged containers get the host's capabilities \
@@ -271,6 +280,7 @@ impl DockerRuntime {
             )));
         }
         self.ensure_pause_image().await?;
+        self.inner.host.warn_oom_score_adj_once();
 
         let linux = config.linux.clone().unwrap_or_default();
         let security = linux.security_context.clone().unwrap_or_default();
