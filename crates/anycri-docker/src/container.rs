@@ -267,11 +267,11 @@ impl DockerRuntime {
             caps.drop_capabilities.clone(),
         );
         let mut privileged = sc.privileged;
-        if sc.privileged && !self.inner.host.full_bounding_set {
-            // Docker's --privileged asks for every capability, which fails where the bounding
-            // set is smaller: ask for all of Docker's capabilities minus those the host lacks
-            // (as containerd gives what the host has), and lift the other confinements
-            // --privileged lifts.
+        if sc.privileged && !self.inner.host.full_bounding_set && !self.privileged_fits_host() {
+            // Docker 20.10's --privileged asks for every capability, which fails where the
+            // bounding set is smaller: ask for all of Docker's capabilities minus those the
+            // host lacks (as containerd gives what the host has), and lift the other
+            // confinements --privileged lifts.
             privileged = false;
             cap_add = vec!["ALL".to_owned()];
             cap_drop = self.inner.host.missing_docker_caps.clone();
@@ -464,6 +464,14 @@ impl DockerRuntime {
                 self.inner.logs.start(id, path.into(), tty);
             }
         }
+    }
+
+    /// Whether Docker's own `--privileged` gives only the capabilities the host has: from
+    /// Docker 23.0 (API 1.42, moby#42933) it does, and it also refuses to drop a capability
+    /// the host lacks, so the workaround for 20.10 must not be used there.
+    fn privileged_fits_host(&self) -> bool {
+        let v = self.docker().client_version();
+        (v.major_version, v.minor_version) >= (1, 42)
     }
 
     pub(crate) async fn stop_container_impl(

@@ -507,9 +507,33 @@ impl DockerRuntime {
             )
             .await
         {
-            Ok(()) => Ok(()),
-            Err(e) if status_code(&e) == Some(304) || is_not_found(&e) => Ok(()),
-            Err(e) => Err(docker_error(format!("stopping container {id}"), e)),
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => return Ok(()),
+            Err(e) if status_code(&e) == Some(304) => {}
+            Err(e) => return Err(docker_error(format!("stopping container {id}"), e)),
+        }
+        self.await_listed_stopped(id).await;
+        Ok(())
+    }
+
+    /// Docker 23 and later can answer a stop before their container list — a copy of the
+    /// containers' state that the daemon updates once it has handled the exit — has caught
+    /// up: a ListPodSandbox or ListContainers right after the stop could still show the
+    /// container running (seen with Docker 26.1). Wait until the list agrees, a few
+    /// milliseconds at most in practice, bounded; usually one list call that finds nothing.
+    async fn await_listed_stopped(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        let filters = HashMap::from([("id", vec![id]), ("status", vec!["running"])]);
+        let options = ListContainersOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        loop {
+            match self.docker().list_containers(Some(options.clone())).await {
+                Ok(listed) if !listed.is_empty() && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                _ => return,
+            }
         }
     }
 
