@@ -715,18 +715,20 @@ impl DockerRuntime {
                 .to_string(),
             );
         }
+        let started_at = ds.started_at.as_deref().map(rfc3339_nanos).unwrap_or(0);
+        let finished_at = if state == ContainerState::ContainerExited {
+            ds.finished_at.as_deref().map(rfc3339_nanos).unwrap_or(0)
+        } else {
+            0
+        };
         Ok(ContainerStatusResponse {
             status: Some(ContainerStatus {
                 id,
                 metadata: Some(metadata),
                 state: state as i32,
                 created_at: inspect.created.as_deref().map(rfc3339_nanos).unwrap_or(0),
-                started_at: ds.started_at.as_deref().map(rfc3339_nanos).unwrap_or(0),
-                finished_at: if state == ContainerState::ContainerExited {
-                    ds.finished_at.as_deref().map(rfc3339_nanos).unwrap_or(0)
-                } else {
-                    0
-                },
+                started_at,
+                finished_at: exit_time(started_at, finished_at),
                 exit_code,
                 image: Some(ImageSpec {
                     image,
@@ -806,9 +808,29 @@ impl DockerRuntime {
     }
 }
 
+/// The finish time to report: Docker 20.10 can record a container that it took down with a
+/// dockerd restart as finished a fraction of a millisecond before its start (seen in CI:
+/// 484 µs); a CRI client computing a run time must not get a negative one, so such a finish
+/// is reported as the start. 0 (unknown) stays 0.
+fn exit_time(started_at: i64, finished_at: i64) -> i64 {
+    if finished_at != 0 && finished_at < started_at {
+        started_at
+    } else {
+        finished_at
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finish_before_the_start_is_reported_as_the_start() {
+        assert_eq!(exit_time(1_000, 999), 1_000);
+        assert_eq!(exit_time(1_000, 2_000), 2_000);
+        assert_eq!(exit_time(1_000, 0), 0);
+        assert_eq!(exit_time(0, 0), 0);
+    }
 
     #[test]
     fn users() {
