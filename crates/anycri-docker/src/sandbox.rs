@@ -570,45 +570,43 @@ impl DockerRuntime {
         &self,
         request: RemovePodSandboxRequest,
     ) -> Result<RemovePodSandboxResponse> {
-        let id = &request.pod_sandbox_id;
+        let requested = &request.pod_sandbox_id;
         // A sandbox this process made, on Docker's network (no CNI teardown, which needs the
-        // inspect's network namespace): its containers' list is the only question to ask.
-        if matches!(self.inner.network, crate::NetworkPlugin::Bridge)
-            && self.inner.own_sandboxes.get(id).is_some()
-        {
-            all_of(
-                self.containers_of(id)
-                    .await?
-                    .into_iter()
-                    .filter_map(|c| c.id),
-                |cid| async move { self.remove_docker_container(&cid).await },
-            )
-            .await?;
-            self.remove_docker_container(id).await?;
-            self.inner.checkpoints.remove(id).await?;
-            self.inner.own_sandboxes.remove(id);
-            return Ok(RemovePodSandboxResponse {});
-        }
-        let (inspect, containers) = self.sandbox_and_containers(&request.pod_sandbox_id).await;
-        let inspect = match inspect {
-            Ok(inspect) => inspect,
-            // Removing what is gone is success (the kubelet retries removals).
-            Err(e) if e.is_not_found() => {
-                // CNI (network.rs): a pause container removed behind our back may still hold
-                // an IP; DEL if due (best effort) and drop its checkpoint.
-                self.forget_sandbox_network(&request.pod_sandbox_id).await;
-                return Ok(RemovePodSandboxResponse {});
-            }
-            Err(e) => return Err(e),
-        };
-        let id = inspect.id.clone().unwrap_or_default();
+        // inspect's network namespace), needs no inspect: its containers' list is the only
+        // question to ask. Any other is inspected (NotFound, kind, full ID) alongside the list.
+        let (id, inspect, containers) =
+            if matches!(self.inner.network, crate::NetworkPlugin::Bridge)
+                && self.inner.own_sandboxes.get(requested).is_some()
+            {
+                (requested.clone(), None, self.containers_of(requested).await)
+            } else {
+                let (inspect, containers) = self.sandbox_and_containers(requested).await;
+                let inspect = match inspect {
+                    Ok(inspect) => inspect,
+                    // Removing what is gone is success (the kubelet retries removals).
+                    Err(e) if e.is_not_found() => {
+                        // CNI (network.rs): a pause container removed behind our back may still
+                        // hold an IP; DEL if due (best effort) and drop its checkpoint.
+                        self.forget_sandbox_network(requested).await;
+                        return Ok(RemovePodSandboxResponse {});
+                    }
+                    Err(e) => return Err(e),
+                };
+                (
+                    inspect.id.clone().unwrap_or_default(),
+                    Some(inspect),
+                    containers,
+                )
+            };
         all_of(
             containers?.into_iter().filter_map(|c| c.id),
             |cid| async move { self.remove_docker_container(&cid).await },
         )
         .await?;
         // CNI DEL if the pod was not stopped first (network.rs; best effort, as the pod goes).
-        if let Err(e) = self.teardown_pod_network(&id, Some(&inspect)).await {
+        if let Some(inspect) = &inspect
+            && let Err(e) = self.teardown_pod_network(&id, Some(inspect)).await
+        {
             tracing::warn!(sandbox = %id, "removing the pod anyway: {e}");
         }
         self.remove_docker_container(&id).await?;
