@@ -741,6 +741,9 @@ impl AsyncWrite for SpdyStream {
     }
 }
 
+/// How long the reader may go on after a write failed (see `write_loop`).
+const WRITE_FAILURE_DRAIN: Duration = Duration::from_secs(2);
+
 async fn write_loop<W>(
     shared: Arc<Shared>,
     mut wr: W,
@@ -788,6 +791,16 @@ async fn write_loop<W>(
     }
     if shutdown {
         let _ = wr.shutdown().await;
+    }
+    if failure
+        .as_deref()
+        .is_some_and(|f| !f.starts_with("encoding"))
+    {
+        // The peer may have closed right after its last frames: the kubelet's streaming
+        // server writes the exit status, resets every stream and closes, and a frame this
+        // side sent meanwhile fails with a reset. What it sent is still to be read: let the
+        // reader take it in (it closes the session at the end of the input), for a while.
+        let _ = tokio::time::timeout(WRITE_FAILURE_DRAIN, shared.cancel.cancelled()).await;
     }
     {
         let mut st = shared.lock();

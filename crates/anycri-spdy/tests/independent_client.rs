@@ -505,3 +505,99 @@ async fn crate_client_and_server_talk() {
     .expect("echo hung");
     echo.await.unwrap();
 }
+
+/// The server side of a connection whose reads can be held back and whose writes can be made
+/// to fail, as when the peer has closed (a reset) while its last frames are still unread.
+struct Gated {
+    inner: DuplexStream,
+    reads_open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    writes_fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Gated {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.reads_open.load(std::sync::atomic::Ordering::SeqCst) {
+            // Look again shortly (a test helper: no waker registry needed).
+            let waker = cx.waker().clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                waker.wake();
+            });
+            return std::task::Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Gated {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.writes_fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A write that fails because the peer has gone does not throw away what the peer sent
+/// before it went: the kubelet's server writes the exit status and closes at once, and a
+/// frame the client sends meanwhile fails. Here the data sits unread when the write fails.
+#[tokio::test]
+async fn a_failed_write_still_delivers_what_the_peer_sent() {
+    use std::sync::{Arc, atomic::AtomicBool, atomic::Ordering::SeqCst};
+    let (mut client, server_io) = pair();
+    let reads_open = Arc::new(AtomicBool::new(true));
+    let writes_fail = Arc::new(AtomicBool::new(false));
+    let io = Gated {
+        inner: server_io,
+        reads_open: reads_open.clone(),
+        writes_fail: writes_fail.clone(),
+    };
+    let mut session = SpdySession::server(io);
+    client
+        .syn_stream(1, &[("streamtype", "error")], false)
+        .await;
+    let mut stream = tokio::time::timeout(HANG_GUARD, session.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(HANG_GUARD, client.pump_until("reply", |c| c.replies == [1]))
+        .await
+        .unwrap();
+    // The peer's last frames arrive but are not read yet; then it is gone.
+    reads_open.store(false, SeqCst);
+    client.data(1, true, b"last words").await;
+    writes_fail.store(true, SeqCst);
+    // This side writes (it fails), then the reader may go on.
+    let _ = stream.write_all(b"into the void").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    reads_open.store(true, SeqCst);
+    drop(client);
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(HANG_GUARD, stream.read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert!(read.is_ok(), "{read:?}");
+    assert_eq!(got, b"last words");
+}
