@@ -42,7 +42,7 @@ use tokio_tungstenite::{
 
 pub use crate::mux::ChannelWriter;
 use crate::{
-    mux::{Frame, PIPE, PortIo, QUEUE, write_loop},
+    mux::{Frame, PIPE, PortIo, QUEUE, next_frame, write_loop},
     protocol::{self, ChannelProtocol, ExitStatus, TerminalSize},
 };
 
@@ -384,21 +384,13 @@ where
         status: None,
         error: None,
     };
-    while let Some(message) = stream.next().await {
-        let message = match message {
-            Ok(Message::Close(_)) => break,
-            Ok(m) => m,
+    loop {
+        let (channel, data) = match next_frame(&mut stream, protocol).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
             Err(e) => {
                 outcome.error = Some(e.to_string());
                 break;
-            }
-        };
-        let (channel, data) = match protocol::decode(protocol, message) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "ignoring a malformed streaming frame");
-                continue;
             }
         };
         let out = match channel {
@@ -580,14 +572,7 @@ async fn read_port_forward<S>(
     // Each channel opens with the port as two little-endian bytes.
     let mut prefix_left = [2usize, 2usize];
     let mut error_text = Vec::new();
-    while let Some(message) = stream.next().await {
-        let message = match message {
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(m) => m,
-        };
-        let Ok(Some((channel, payload))) = protocol::decode(protocol, message) else {
-            continue;
-        };
+    while let Ok(Some((channel, payload))) = next_frame(&mut stream, protocol).await {
         let Some(left) = prefix_left.get_mut(usize::from(channel)) else {
             continue;
         };

@@ -12,7 +12,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use futures::{Sink, SinkExt};
+use futures::{Sink, SinkExt, Stream, StreamExt};
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, SimplexStream},
     sync::mpsc,
@@ -96,6 +96,31 @@ impl AsyncWrite for ChannelWriter {
         self.tx.close();
         Poll::Ready(Ok(()))
     }
+}
+
+/// The next channel frame from a WebSocket: `Ok(None)` at a close message or the end of the
+/// stream, `Err` with the transport's error; malformed frames and messages that carry none
+/// (pings, ...) are skipped. The one read step of every channel reader, server and client.
+pub async fn next_frame<S>(
+    stream: &mut S,
+    protocol: ChannelProtocol,
+) -> Result<Option<(u8, Bytes)>, tungstenite::Error>
+where
+    S: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    while let Some(message) = stream.next().await {
+        let message = match message {
+            Ok(Message::Close(_)) => return Ok(None),
+            Ok(m) => m,
+            Err(e) => return Err(e),
+        };
+        match protocol::decode(protocol, message) {
+            Ok(Some(frame)) => return Ok(Some(frame)),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "ignoring a malformed streaming frame"),
+        }
+    }
+    Ok(None)
 }
 
 /// Send queued frames as messages of `protocol` until every sender is gone or the socket

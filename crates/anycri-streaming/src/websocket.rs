@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    mux::{ChannelWriter, Frame, PIPE, PortIo, QUEUE, write_loop},
+    mux::{ChannelWriter, Frame, PIPE, PortIo, QUEUE, next_frame, write_loop},
     protocol::{self, ChannelProtocol, ExitStatus, TerminalSize},
     provider::{BoxRead, BoxWrite, StreamingProvider},
     session::{self, ErrorSink, ExecTransport, PortTransport, StatusSink},
@@ -153,19 +153,7 @@ async fn read_exec<S>(
 ) where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
-    while let Some(message) = stream.next().await {
-        let message = match message {
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(m) => m,
-        };
-        let (channel, data) = match protocol::decode(protocol, message) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "ignoring a malformed streaming frame");
-                continue;
-            }
-        };
+    while let Ok(Some((channel, data))) = next_frame(&mut stream, protocol).await {
         match channel {
             protocol::STDIN => {
                 if let Some(w) = stdin.as_mut()
@@ -259,19 +247,7 @@ async fn read_port_forward<S>(
 ) where
     S: Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
 {
-    while let Some(message) = stream.next().await {
-        let message = match message {
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(m) => m,
-        };
-        let (channel, data) = match protocol::decode(protocol, message) {
-            Ok(Some(frame)) => frame,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "ignoring a malformed port-forward frame");
-                continue;
-            }
-        };
+    while let Ok(Some((channel, data))) = next_frame(&mut stream, protocol).await {
         // Clients write only on data channels; anything else is ignored.
         if channel % 2 != 0 {
             continue;
