@@ -6,17 +6,17 @@ use super::prelude::*;
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("container::create_start_stop_remove", "a container is CREATED, RUNNING, EXITED in turn and gone after RemoveContainer", lifecycle)
-            .critest("[k8s.io] Container runtime should support basic operations on container"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support removing stopped container [Conformance]"),
         check!("container::status_attributes", "ContainerStatus echoes metadata, image, labels, annotations and the log path, with image_ref and timestamps", status_attributes)
-            .critest("[k8s.io] Container runtime should support basic operations on container"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support preserving container attributes [Conformance]"),
         check!("container::list_filters", "ListContainers filters by ID, pod, state and label selector", list_filters)
-            .critest("[k8s.io] Container runtime should support listing container with filter"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support creating container [Conformance]"),
         check!("container::exit_code_and_reason", "a command exiting 0 is Completed, one exiting 3 is Error with exit code 3", exit_codes)
-            .critest("[k8s.io] Container runtime should support starting container with exit code"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support starting container [Conformance]"),
         check!("container::remove_running", "RemoveContainer removes a running container", remove_running)
-            .critest("[k8s.io] Container runtime should support removing running container"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support removing running container [Conformance]"),
         check!("container::remove_created", "RemoveContainer removes a container that never started", remove_created)
-            .critest("[k8s.io] Container runtime should support removing created container"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support removing created container [Conformance]"),
         check!("container::start_running_fails", "StartContainer of a running container fails", start_running_fails),
         check!("container::create_in_stopped_pod_fails", "CreateContainer in a stopped pod fails", create_in_stopped_pod),
         check!("container::missing_image_fails", "CreateContainer with an image that is not present fails and leaves nothing", missing_image),

@@ -10,13 +10,13 @@ pub(crate) fn checks() -> Vec<Check> {
             "ExecSync returns stdout, stderr and the exit code separately",
             output
         )
-        .critest("[k8s.io] Container runtime should support execSync"),
+        .critest("[k8s.io] Container runtime should support basic operations on container runtime should support execSync [Conformance]"),
         check!(
             "container::exec_sync::timeout",
             "ExecSync of a command outliving its timeout fails with DeadlineExceeded",
             timeout
         )
-        .critest("[k8s.io] Container runtime should support execSync with timeout"),
+        .critest("[k8s.io] Container runtime should support basic operations on container runtime should support execSync with timeout [Conformance]"),
         check!(
             "container::exec_sync::timeout_kills_process",
             "the process of a timed-out ExecSync is gone afterwards (ps in the container)",

@@ -11,34 +11,34 @@ use crate::images::ImageRef;
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("image::pull_by_tag_and_remove", "an image pulled by tag is in ImageStatus and ListImages at once, and absent from both right after RemoveImage", pull_by_tag)
-            .critest("[k8s.io] Image Manager public image with tag should be pulled and removed")
+            .critest("[k8s.io] Image Manager public image with tag should be pulled and removed [Conformance]")
             .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
         check!("image::pull_by_digest", "an image pulled by its manifest digest is found by that digest, with the expected image ID", pull_by_digest)
-            .critest("[k8s.io] Image Manager public image with digest should be pulled and removed")
+            .critest("[k8s.io] Image Manager public image with digest should be pulled and removed [Conformance]")
             .needs(&[Need::Image(ImageKind::Digest)]).exclusive(),
         check!("image::pull_without_tag", "a reference without a tag means `latest`", pull_without_tag)
-            .critest("[k8s.io] Image Manager public image without tag should be pulled and removed")
+            .critest("[k8s.io] Image Manager public image without tag should be pulled and removed [Conformance]")
             .needs(&[Need::Image(ImageKind::Untagged)]).exclusive(),
         check!("image::status_by_every_reference", "ImageStatus finds one image by tag, by ID and by digest", status_by_reference)
-            .critest("[k8s.io] Image Manager image status should support all kinds of references"),
+            .critest("[k8s.io] Image Manager image status should support all kinds of references [Conformance]"),
         check!("image::id_consistent_across_apis", "PullImage, ImageStatus, ListImages and the container's status name the same image", id_consistent),
         check!("image::list_counts", "ListImages grows by one on a pull and shrinks by one on a remove", list_counts)
             .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
         check!("image::distinct_images_listed", "distinct images pulled are each listed once, with distinct IDs, and gone after their removal", distinct_listed)
-            .critest("[k8s.io] Image Manager listImage should get exactly 3 image in the result list")
+            .critest("[k8s.io] Image Manager listImage should get exactly 3 image in the result list [Conformance]")
             .needs(&[Need::Image(ImageKind::Distinct)]).exclusive(),
         check!("image::list_shows_every_tag", "an image pulled under several tags is listed once with every tag", list_every_tag)
-            .critest("[k8s.io] Image Manager listImage should get exactly 3 repoTags in the result image")
+            .critest("[k8s.io] Image Manager listImage should get exactly 3 repoTags in the result image [Conformance]")
             .needs(&[Need::RegistryImages, Need::Image(ImageKind::MultiTag)]).exclusive(),
         check!("image::concurrent_removes", "concurrent RemoveImage calls of one image all succeed (or say NotFound) and the image is gone", concurrent_removes)
             .needs(&[Need::Image(ImageKind::Pull)]).exclusive(),
         check!("image::remove_by_id_removes_all_tags", "removing an image by ID removes every tag of it", remove_all_tags)
-            .critest("[k8s.io] Image Manager image with multiple tags should be pulled and removed")
+            .critest("[k8s.io] Image Manager removing image by one tag should remove all tags [Conformance]")
             .needs(&[Need::RegistryImages, Need::Image(ImageKind::MultiTag)]).exclusive(),
         check!("image::status_missing_is_empty", "ImageStatus of an absent image succeeds with no image", status_missing),
         check!("image::pull_missing_fails", "pulling an image from a registry that cannot exist fails", pull_missing),
         check!("image::user_from_config", "a container runs as the image's USER uid, and ImageStatus reports it", user_uid)
-            .critest("[k8s.io] Image Manager should support image with user")
+            .critest("[k8s.io] Image Manager image status get image fields should not have Uid|Username empty [Conformance]")
             .needs(&[Need::Processes, Need::Image(ImageKind::User)]),
         check!("image::user_group_from_config", "a container runs as the image's USER uid:gid", user_group)
             .needs(&[Need::Processes, Need::Image(ImageKind::UserGroup)]),

@@ -8,9 +8,9 @@ use super::prelude::*;
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("container::logs::cri_format", "the log file has one `<RFC 3339> <stream> <F|P> <content>` entry per line, stdout and stderr apart", cri_format)
-            .critest("[k8s.io] Container runtime should support starting container with log"),
+            .critest("[k8s.io] Container runtime should support log runtime should support starting container with log [Conformance]"),
         check!("container::logs::reopen", "after the log file is renamed, ReopenContainerLog makes the runtime write to a new file at the log path", reopen)
-            .critest("[k8s.io] Container runtime should support reopening container log")
+            .critest("[k8s.io] Container runtime should support log runtime should support reopening container log [Conformance]")
             .needs(&[Need::Processes]),
         check!("container::logs::reopen_exited_fails", "ReopenContainerLog of an exited container fails", reopen_exited),
     ]

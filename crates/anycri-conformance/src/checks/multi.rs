@@ -10,7 +10,7 @@ pub(crate) fn checks() -> Vec<Check> {
             "a container reaches a server in another container of its pod on 127.0.0.1",
             shared_network
         )
-        .critest("[k8s.io] Networking runtime should support networking")
+        .critest("[k8s.io] Multiple Containers [Conformance] when running multiple containers in a pod should support network")
         .needs(&[Need::Processes]),
         check!(
             "pod::multi_container::logs_and_exec",

@@ -9,22 +9,22 @@ use super::{multi::HTTPD, prelude::*};
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("network::dns_config", "the pod's DNS servers, searches and options are in /etc/resolv.conf", dns_config)
-            .critest("[k8s.io] Networking runtime should support DNS config")
+            .critest("[k8s.io] Networking runtime should support networking runtime should support DNS config [Conformance]")
             .needs(&[Need::Processes]),
         check!("network::hostname", "the container's hostname is the pod's hostname", hostname)
-            .critest("[k8s.io] PodSandbox runtime should support setting hostname")
+            .critest("[k8s.io] Networking runtime should support networking runtime should support set hostname [Conformance]")
             .needs(&[Need::Processes]),
         check!("network::container_port", "a server in the pod is reachable from the host at the pod IP and its container port", container_port)
-            .critest("[k8s.io] Networking runtime should support port mapping with only container port")
+            .critest("[k8s.io] Networking runtime should support networking runtime should support port mapping with only container port [Conformance]")
             .needs(&[Need::Processes]),
         check!("network::host_port", "a port mapping makes the pod's server reachable at the host port", host_port)
-            .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
+            .critest("[k8s.io] Networking runtime should support networking runtime should support port mapping with host port and container port [Conformance]")
             .needs(&[Need::Processes]),
         check!("network::host_port_udp", "a UDP port mapping delivers datagrams sent to the host port into the pod's network namespace", host_port_udp)
-            .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
+            .critest("[k8s.io] Networking runtime should support networking runtime should support port mapping with host port and container port [Conformance]")
             .needs(&[Need::Processes]),
         check!("network::web_server_image", "the web server test image, run with its own command, answers at the pod IP on its port and at a mapped host port", web_server_image)
-            .critest("[k8s.io] Networking runtime should support port mapping with host port and container port")
+            .critest("[k8s.io] Networking runtime should support networking runtime should support port mapping with host port and container port [Conformance]")
             .needs(&[Need::Processes, Need::Image(ImageKind::WebServer)]),
     ]
 }

@@ -10,7 +10,7 @@ pub(crate) fn checks() -> Vec<Check> {
             "a container exceeding its memory limit exits 137 with reason OOMKilled",
             oom_killed
         )
-        .critest("[k8s.io] Container runtime should support reporting container OOMKilled")
+        .critest("[k8s.io] Container OOM runtime should output OOMKilled reason should terminate with exitCode 137 and reason OOMKilled")
         .needs(&[Need::Processes]),
     ]
 }

@@ -5,11 +5,11 @@ use super::prelude::*;
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("pod::run_stop_remove", "a pod is READY after RunPodSandbox, NOTREADY after StopPodSandbox, gone after RemovePodSandbox", run_stop_remove)
-            .critest("[k8s.io] PodSandbox runtime should support basic operations on PodSandbox"),
+            .critest("[k8s.io] PodSandbox runtime should support basic operations on PodSandbox runtime should support removing PodSandbox [Conformance]"),
         check!("pod::status_attributes", "PodSandboxStatus echoes metadata, labels and annotations, has a creation time and a pod IP", status_attributes)
-            .critest("[k8s.io] PodSandbox runtime should support basic operations on PodSandbox"),
+            .critest("[k8s.io] PodSandbox runtime should support basic operations on PodSandbox runtime should support preserving PodSandbox attributes [Conformance]"),
         check!("pod::list_filters", "ListPodSandbox filters by ID, state and label selector", list_filters)
-            .critest("[k8s.io] PodSandbox runtime should support listing PodSandbox with filter"),
+            .critest("[k8s.io] PodSandbox runtime should support basic operations on PodSandbox runtime should support running PodSandbox [Conformance]"),
         check!("pod::remove_with_running_container", "RemovePodSandbox of a ready pod removes its running containers too", remove_running),
         check!("pod::unknown_runtime_handler_fails", "RunPodSandbox with an unknown runtime handler fails and leaves no pod", unknown_handler),
         check!("pod::unknown_id_not_found", "PodSandboxStatus of an unknown pod is NotFound", unknown_id),

@@ -9,13 +9,13 @@ pub(crate) fn checks() -> Vec<Check> {
             "Version reports a runtime name, version and CRI API v1",
             version
         )
-        .critest("[k8s.io] Runtime info runtime should support returning runtime version"),
+        .critest("[k8s.io] Runtime info runtime should support returning runtime info runtime should return version info [Conformance]"),
         check!(
             "runtime::status",
             "Status reports RuntimeReady and NetworkReady as true",
             status
         )
-        .critest("[k8s.io] Runtime info runtime should support returning runtime status"),
+        .critest("[k8s.io] Runtime info runtime should support returning runtime info runtime should return runtime conditions [Conformance]"),
     ]
 }
 

@@ -21,50 +21,50 @@ pub(crate) fn checks() -> Vec<Check> {
         check!("security::namespace::container_pid", "with container-level PID, each container has its own PID namespace with its command as PID 1", container_pid)
             .critest("[k8s.io] Security Context NamespaceOption runtime should support ContainerPID").needs(&p),
         check!("security::run_as_user", "run_as_user sets the process UID", run_as_user)
-            .critest("[k8s.io] Security Context RunAsUser runtime should support RunAsUser").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support RunAsUser").needs(&p),
         check!("security::run_as_group", "run_as_group sets the primary GID", run_as_group)
-            .critest("[k8s.io] Security Context RunAsGroup runtime should support RunAsUser and RunAsGroup").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support RunAsGroup").needs(&p),
         check!("security::run_as_username", "run_as_username resolves the name in the image's /etc/passwd", run_as_username)
-            .critest("[k8s.io] Security Context RunAsUserName runtime should support RunAsUserName").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support RunAsUserName").needs(&p),
         check!("security::supplemental_groups", "supplemental groups are added to the process", supplemental_groups)
-            .critest("[k8s.io] Security Context SupplementalGroups runtime should support SupplementalGroups").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support SupplementalGroups").needs(&p),
         check!("security::readonly_rootfs", "a read-only root filesystem refuses writes", readonly_rootfs)
-            .critest("[k8s.io] Security Context ReadOnlyRootfs runtime should support that ReadOnlyRootfs is true").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support that ReadOnlyRootfs is true").needs(&p),
         check!("security::privileged", "a privileged container may mount a filesystem", privileged)
-            .critest("[k8s.io] Security Context Privileged runtime should support that Privileged is true").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support Privileged is true").needs(&p),
         check!("security::unprivileged", "an unprivileged container may not mount a filesystem", unprivileged)
-            .critest("[k8s.io] Security Context Privileged runtime should support that Privileged is false").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support Privileged is false").needs(&p),
         check!("security::capabilities::add", "an added capability (NET_ADMIN) is in the effective set", cap_add)
-            .critest("[k8s.io] Security Context Capability runtime should support adding capability").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support adding capability").needs(&p),
         check!("security::capabilities::drop", "a dropped capability (CHOWN) is not in the effective set, and chown fails", cap_drop)
-            .critest("[k8s.io] Security Context Capability runtime should support dropping capability").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support dropping capability").needs(&p),
         check!("security::no_new_privs", "no_new_privs sets the process's NoNewPrivs flag", no_new_privs)
-            .critest("[k8s.io] Security Context NoNewPrivs should not allow not allow privilege escalation").needs(&p),
+            .critest("[k8s.io] Security Context NoNewPrivs should not allow privilege escalation when true").needs(&p),
         check!("security::seccomp::runtime_default", "the RuntimeDefault seccomp profile puts a filter on the process", seccomp_default)
-            .critest("[k8s.io] Security Context SeccompProfile should support seccomp default on the container")
+            .critest("[k8s.io] Security Context SeccompProfilePath should support seccomp default on the container")
             .needs(&[Need::Processes, Need::Seccomp]),
         check!("security::seccomp::unconfined", "the Unconfined seccomp profile leaves the process without a filter", seccomp_unconfined)
-            .critest("[k8s.io] Security Context SeccompProfile should support seccomp unconfined on the container")
+            .critest("[k8s.io] Security Context SeccompProfilePath should support seccomp unconfined on the container")
             .needs(&[Need::Processes, Need::Seccomp]),
         check!("security::seccomp::localhost", "a Localhost seccomp profile from a host file blocks the syscalls it denies", seccomp_localhost)
-            .critest("[k8s.io] Security Context SeccompProfile should support seccomp localhost profile on the container")
+            .critest("[k8s.io] Security Context SeccompProfilePath should support seccomp localhost profile on the container")
             .needs(&[Need::Processes, Need::Seccomp]),
         check!("security::masked_paths", "a masked path reads as empty", masked_paths)
-            .critest("[k8s.io] Security Context MaskedPaths should support masked paths").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support MaskedPaths").needs(&p),
         check!("security::readonly_paths", "a read-only path refuses writes", readonly_paths)
-            .critest("[k8s.io] Security Context ReadonlyPaths should support readonly paths").needs(&p),
+            .critest("[k8s.io] Security Context bucket runtime should support ReadonlyPaths").needs(&p),
         check!("security::sysctls::safe", "a safe namespaced sysctl (kernel.shm_rmid_forced) is applied to the pod", sysctl_safe)
-            .critest("[k8s.io] Security Context runtime should support safe sysctls").needs(&p),
+            .critest("[k8s.io] PodSandbox runtime should support sysctls should support safe sysctls").needs(&p),
         check!("security::sysctls::unsafe", "an unsafe namespaced sysctl (kernel.msgmax) is applied to the pod", sysctl_unsafe)
-            .critest("[k8s.io] Security Context runtime should support unsafe sysctls").needs(&p),
+            .critest("[k8s.io] PodSandbox runtime should support sysctls should support unsafe sysctls").needs(&p),
         check!("security::apparmor::runtime_default", "the runtime's default AppArmor profile confines the process", apparmor)
-            .critest("[k8s.io] AppArmor runtime should support an apparmor profile")
+            .critest("[k8s.io] AppArmor runtime should support apparmor field should enforce a apparmor_profile blocking writes")
             .needs(&[Need::Processes, Need::AppArmor]),
         check!("security::selinux::level", "the SELinux level of the pod is the process's level", selinux)
-            .critest("[k8s.io] SELinux runtime should support SELinux options")
+            .critest("[k8s.io] SELinux runtime should support selinux when single pod sandbox is not privileged should work with just selinux level set")
             .needs(&[Need::Processes, Need::SeLinux]),
         check!("security::user_namespace::pod", "a pod with a user namespace maps container root to the given host range", user_namespace)
-            .critest("[k8s.io] Security Context UserNamespaces runtime should support NamespaceMode POD")
+            .critest("[k8s.io] Security Context UserNamespaces when Host idmap mount support is needed runtime should support NamespaceMode_POD")
             .needs(&[Need::Processes, Need::UserNamespaces]),
     ]
 }

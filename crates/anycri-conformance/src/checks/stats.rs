@@ -8,13 +8,13 @@ use super::prelude::*;
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("stats::container", "ContainerStats of a running container has its ID, CPU and memory usage with timestamps, and the writable layer", container_stats)
-            .critest("[k8s.io] Container runtime should support getting container stats"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support listing container stats [Conformance]"),
         check!("stats::list_nil_filter", "ListContainerStats without a filter includes the run's running containers", list_nil)
-            .critest("[k8s.io] Container runtime should support listing stats for containers with nil filter"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support listing stats for started containers when filter is nil [Conformance]"),
         check!("stats::list_label_filter", "ListContainerStats with a label selector returns exactly the matching containers", list_label)
-            .critest("[k8s.io] Container runtime should support listing stats for containers with label filter"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support listing stats for containers filtered by labels [Conformance]"),
         check!("stats::list_several_in_pod", "ListContainerStats filtered by pod returns each of its three containers", list_pod)
-            .critest("[k8s.io] Container runtime should support listing stats for containers with id filter"),
+            .critest("[k8s.io] Container runtime should support basic operations on container runtime should support listing stats for three created containers when filter is nil. [Conformance]"),
     ]
 }
 

@@ -40,14 +40,14 @@ pub(crate) fn checks() -> Vec<Check> {
             "exec (no TTY, no stdin) through the streaming URL returns the command's stdout, an empty stderr and exit code 0",
             exec_output
         )
-        .critest("[k8s.io] Streaming runtime should support exec with tty=false and stdin=false")
+        .critest("[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec with tty=false and stdin=false [Conformance]")
         .needs(&[Need::Exec, Need::StreamingClient]),
         check!(
             "streaming::exec_tty_stdin",
             "exec with a TTY and stdin: what is typed reaches the command and its output comes back through the terminal",
             exec_tty_stdin
         )
-        .critest("[k8s.io] Streaming runtime should support exec with tty=true and stdin=true")
+        .critest("[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec with tty=true and stdin=true [Conformance]")
         .needs(&[Need::Exec, Need::StreamingClient]),
         check!(
             "streaming::exec_exit_code",
@@ -60,7 +60,7 @@ pub(crate) fn checks() -> Vec<Check> {
             "attach to a shell's stdin (no TTY): a command typed runs and its output alone comes back on stdout, nothing on stderr",
             attach_shell
         )
-        .critest("[k8s.io] Streaming runtime should support attach")
+        .critest("[k8s.io] Streaming runtime should support streaming interfaces runtime should support attach [Conformance]")
         .needs(&[Need::Attach, Need::StreamingClient]),
         check!(
             "streaming::attach_tty",
@@ -73,7 +73,7 @@ pub(crate) fn checks() -> Vec<Check> {
             "port-forward to the web server image's port fetches the same page the server gives at the pod IP",
             port_forward_page
         )
-        .critest("[k8s.io] Streaming runtime should support portforward")
+        .critest("[k8s.io] Streaming runtime should support streaming interfaces runtime should support portforward [Conformance]")
         .needs(&[
             Need::PortForward,
             Need::StreamingClient,

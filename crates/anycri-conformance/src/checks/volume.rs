@@ -8,21 +8,21 @@ use super::prelude::*;
 pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("volume::host_path", "a host directory mounted into the container is shared both ways", host_path)
-            .critest("[k8s.io] Container runtime should support starting container with volume")
+            .critest("[k8s.io] Container runtime should support adding volume and device runtime should support starting container with volume [Conformance]")
             .needs(&[Need::Processes]),
         check!("volume::host_path_symlink", "a host path that is a symlink to a directory mounts the directory", host_path_symlink)
-            .critest("[k8s.io] Container runtime should support starting container with volume when host path is a symlink")
+            .critest("[k8s.io] Container runtime should support adding volume and device runtime should support starting container with volume when host path is a symlink [Conformance]")
             .needs(&[Need::Processes]),
         check!("volume::readonly", "a read-only mount refuses writes", readonly)
             .needs(&[Need::Processes]),
         check!("volume::propagation::private", "with private propagation, a mount made on the host after start is not seen in the container", propagation_private)
-            .critest("[k8s.io] Container Mount Propagation mount with 'rprivate' should not support propagation")
+            .critest("[k8s.io] Container Mount Propagation runtime should support mount propagation mount with 'rprivate' should not support propagation")
             .needs(&[Need::Processes]),
         check!("volume::propagation::host_to_container", "with host-to-container propagation, a mount made on the host after start is seen in the container", propagation_rslave)
-            .critest("[k8s.io] Container Mount Propagation mount with 'rslave' should support propagation from host to container")
+            .critest("[k8s.io] Container Mount Propagation runtime should support mount propagation mount with 'rslave' should support propagation from host to container")
             .needs(&[Need::Processes]),
         check!("volume::propagation::bidirectional", "with bidirectional propagation, a mount made in a privileged container is seen on the host", propagation_rshared)
-            .critest("[k8s.io] Container Mount Propagation mount with 'rshared' should support propagation from host to container and vice versa")
+            .critest("[k8s.io] Container Mount Propagation runtime should support mount propagation mount with 'rshared' should support propagation from host to container and vice versa")
             .needs(&[Need::Processes]),
     ]
 }
