@@ -8,8 +8,11 @@
 //! backend streams. [`serve_unix`] owns the socket: parent directory created, a stale socket
 //! replaced (a live one refused), mode 0660 by default, removed again after a graceful
 //! shutdown in which in-flight calls finish, and answers a message over the size limit with
-//! RESOURCE_EXHAUSTED as other gRPC servers do (tonic alone says OUT_OF_RANGE).
+//! RESOURCE_EXHAUSTED as other gRPC servers do (tonic alone says OUT_OF_RANGE). It also answers
+//! grpc-core clients (Python's grpcio, C++, Ruby, ...) with their default options, whose
+//! percent-encoded unix-socket `:authority` h2 alone refuses (see [`AuthorityFix`]).
 
+mod authority;
 mod limits;
 mod serve;
 
@@ -24,6 +27,7 @@ use anycri_core::{ImageService, RuntimeService};
 use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
+pub use authority::AuthorityFix;
 pub use serve::{ServeOptions, serve_unix};
 
 /// A response stream as tonic's server wants it.

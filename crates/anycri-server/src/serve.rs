@@ -1,7 +1,8 @@
 //! Owning a unix socket for the CRI services: create the parent directory, replace a stale
 //! socket (refuse one somebody still listens on), set the mode, serve until the shutdown
 //! future resolves (in-flight calls finish), then remove the socket. Size-limit failures go out
-//! with gRPC's code for them (see `limits`).
+//! with gRPC's code for them (see `limits`); every connection goes through [`AuthorityFix`], so
+//! grpc-core clients' percent-encoded `:authority` does not fail their calls.
 
 use std::{
     os::unix::fs::PermissionsExt,
@@ -9,10 +10,11 @@ use std::{
 };
 
 use anycri_core::{Error, ErrorKind, Result};
+use futures::TryStreamExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio_stream::wrappers::UnixListenerStream;
 
-use crate::{CriServer, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::{AuthorityFix, CriServer, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// How [`serve_unix`] serves.
 #[derive(Debug, Clone)]
@@ -78,11 +80,12 @@ pub async fn serve_unix(
     let path = path.into();
     let listener = bind(&path, options.mode).await?;
     tracing::info!(socket = %path.display(), "serving CRI");
+    let incoming = UnixListenerStream::new(listener).map_ok(AuthorityFix::new);
     let result = tonic::transport::Server::builder()
         .layer(tower::layer::layer_fn(crate::limits::SizeStatus))
         .add_service(server.runtime_service(options.max_message_size))
         .add_service(server.image_service(options.max_message_size))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     let _ = tokio::fs::remove_file(&path).await;
     result.map_err(|e| Error::with_source(ErrorKind::Internal, "serving CRI", e))
