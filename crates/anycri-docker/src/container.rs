@@ -53,17 +53,24 @@ fn inspect_state(inspect: &ContainerInspectResponse) -> ContainerState {
     }
 }
 
-/// `uid[:gid]` or `name[:gid]` for Docker's `User`.
-fn docker_user(sc: &LinuxContainerSecurityContext) -> Option<String> {
+/// `uid[:gid]` or `name[:gid]` for Docker's `User`. A group without a user is refused, as
+/// the kubelet's validation and containerd refuse it (critest checks it).
+fn docker_user(sc: &LinuxContainerSecurityContext) -> Result<Option<String>> {
     let user = match (&sc.run_as_user, sc.run_as_username.as_str()) {
         (Some(uid), _) => uid.value.to_string(),
         (None, name) if !name.is_empty() => name.to_owned(),
-        _ => return sc.run_as_group.as_ref().map(|g| format!("0:{}", g.value)),
+        _ if sc.run_as_group.is_some() => {
+            return Err(Error::invalid_argument(
+                "linux.security_context.run_as_group is set without run_as_user or \
+                 run_as_username",
+            ));
+        }
+        _ => return Ok(None),
     };
-    Some(match &sc.run_as_group {
+    Ok(Some(match &sc.run_as_group {
         Some(g) => format!("{user}:{}", g.value),
         None => user,
-    })
+    }))
 }
 
 fn propagation(p: i32) -> Option<&'static str> {
@@ -72,6 +79,74 @@ fn propagation(p: i32) -> Option<&'static str> {
         Ok(MountPropagation::PropagationBidirectional) => Some("rshared"),
         _ => None,
     }
+}
+
+/// How one CRI mount reaches Docker: a `Binds` string, or (read-only mounts on engines with
+/// API 1.44, Docker 25) a `Mounts` entry, the only form that says whether read-only is
+/// recursive. From Docker 25 on a read-only bind is recursive unless told otherwise, while a
+/// CRI mount is read-only recursively only when it asks (`recursive_read_only`).
+#[derive(Debug, Clone, PartialEq)]
+enum DockerMount {
+    Bind(String),
+    Mount(Box<bollard::models::Mount>),
+}
+
+/// Translate one CRI mount; `recursive_ro` says whether the engine has API 1.44's
+/// read-only recursion options (reported as the handler's `recursive_read_only_mounts`).
+fn docker_mount(m: &Mount, recursive_ro: bool) -> Result<DockerMount> {
+    use bollard::models::{MountBindOptions, MountBindOptionsPropagationEnum as P, MountType};
+    let spec = bind(m)?;
+    if m.recursive_read_only {
+        // The kubelet's rules (and containerd's, CRI-O's): recursion needs read-only, private
+        // propagation, and a runtime that said it can.
+        if !m.readonly {
+            return Err(Error::invalid_argument(format!(
+                "config.mounts: {:?} asks for recursive_read_only without readonly",
+                m.container_path
+            )));
+        }
+        if !matches!(
+            MountPropagation::try_from(m.propagation),
+            Ok(MountPropagation::PropagationPrivate)
+        ) {
+            return Err(Error::invalid_argument(format!(
+                "config.mounts: {:?} asks for recursive_read_only with a propagation other \
+                 than private",
+                m.container_path
+            )));
+        }
+        if !recursive_ro {
+            return Err(Error::invalid_argument(format!(
+                "config.mounts: {:?} asks for recursive_read_only, which needs Docker 25 \
+                 (API 1.44) or later",
+                m.container_path
+            )));
+        }
+    }
+    if !m.readonly || !recursive_ro {
+        return Ok(DockerMount::Bind(spec));
+    }
+    // The bind string's host path is the canonical one (symlinks resolved).
+    let source = spec.split(':').next().unwrap_or_default().to_owned();
+    let propagation = match MountPropagation::try_from(m.propagation) {
+        Ok(MountPropagation::PropagationHostToContainer) => P::RSLAVE,
+        Ok(MountPropagation::PropagationBidirectional) => P::RSHARED,
+        _ => P::RPRIVATE,
+    };
+    // Docker's Mounts have no SELinux relabel option: `selinux_relabel` applies to binds only.
+    Ok(DockerMount::Mount(Box::new(bollard::models::Mount {
+        target: Some(m.container_path.clone()),
+        source: Some(source),
+        typ: Some(MountType::BIND),
+        read_only: Some(true),
+        bind_options: Some(MountBindOptions {
+            propagation: Some(propagation),
+            read_only_non_recursive: Some(!m.recursive_read_only),
+            read_only_force_recursive: Some(m.recursive_read_only),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })))
 }
 
 fn bind(m: &Mount) -> Result<String> {
@@ -123,8 +198,10 @@ fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option
         };
     }
     match legacy {
-        "" | "runtime/default" | "docker/default" => Ok(None),
-        "unconfined" => Ok(Some("seccomp=unconfined".into())),
+        "runtime/default" | "docker/default" => Ok(None),
+        // No profile at all is unconfined in the CRI (the kubelet asks for RuntimeDefault
+        // explicitly; critest checks that a nil profile runs unconfined), not Docker's default.
+        "" | "unconfined" => Ok(Some("seccomp=unconfined".into())),
         path => {
             let file = path.strip_prefix("localhost/").ok_or_else(|| {
                 Error::invalid_argument(format!("seccomp_profile_path {path:?} is not unconfined, runtime/default or localhost/<path>"))
@@ -301,7 +378,28 @@ impl DockerRuntime {
                 }),
             })
             .collect();
-        let binds = config.mounts.iter().map(bind).collect::<Result<Vec<_>>>()?;
+        let recursive_ro = self.recursive_read_only_mounts();
+        let (mut binds, mut mounts) = (Vec::new(), Vec::new());
+        for m in &config.mounts {
+            match docker_mount(m, recursive_ro)? {
+                DockerMount::Bind(b) => binds.push(b),
+                DockerMount::Mount(m) => {
+                    // As a bind does (and containerd): a missing host directory is created.
+                    if let Some(source) = &m.source
+                        && !std::path::Path::new(source).exists()
+                    {
+                        std::fs::create_dir_all(source).map_err(|e| {
+                            Error::with_source(
+                                ErrorKind::InvalidArgument,
+                                format!("config.mounts: creating host path {source:?}"),
+                                e,
+                            )
+                        })?;
+                    }
+                    mounts.push(*m);
+                }
+            }
+        }
         let unmasked = privileged || sc.privileged;
         let host = HostConfig {
             network_mode: Some(if host_network {
@@ -318,6 +416,7 @@ impl DockerRuntime {
             uts_mode: host_network.then(|| "host".to_owned()),
             cgroup_parent: sandbox_host.cgroup_parent.clone(),
             binds: (!binds.is_empty()).then_some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
             devices: (!devices.is_empty()).then_some(devices),
             privileged: Some(privileged),
             readonly_rootfs: Some(sc.readonly_rootfs),
@@ -365,7 +464,7 @@ impl DockerRuntime {
             tty: Some(config.tty),
             open_stdin: Some(config.stdin),
             stdin_once: Some(config.stdin_once),
-            user: docker_user(&sc),
+            user: docker_user(&sc)?,
             labels: Some(labels::container_labels(&config, &sandbox_id, &log_path)),
             host_config: Some(host),
             ..Default::default()
@@ -469,6 +568,12 @@ impl DockerRuntime {
     /// Whether Docker's own `--privileged` gives only the capabilities the host has: from
     /// Docker 23.0 (API 1.42, moby#42933) it does, and it also refuses to drop a capability
     /// the host lacks, so the workaround for 20.10 must not be used there.
+    /// Whether the engine has read-only recursion options for binds (API 1.44, Docker 25).
+    pub(crate) fn recursive_read_only_mounts(&self) -> bool {
+        let v = self.docker().client_version();
+        (v.major_version, v.minor_version) >= (1, 44)
+    }
+
     fn privileged_fits_host(&self) -> bool {
         let v = self.docker().client_version();
         (v.major_version, v.minor_version) >= (1, 42)
@@ -478,7 +583,13 @@ impl DockerRuntime {
         &self,
         request: StopContainerRequest,
     ) -> Result<StopContainerResponse> {
-        let inspect = self.inspect_container(&request.container_id).await?;
+        let inspect = match self.inspect_container(&request.container_id).await {
+            Ok(inspect) => inspect,
+            // As the kubelet expects (and critest checks): stopping a container that is gone
+            // succeeds, there is nothing left to stop.
+            Err(e) if e.is_not_found() => return Ok(StopContainerResponse {}),
+            Err(e) => return Err(e),
+        };
         let id = inspect.id.unwrap_or_default();
         self.stop_docker_container(&id, request.timeout).await?;
         Ok(StopContainerResponse {})
@@ -834,15 +945,21 @@ mod tests {
 
     #[test]
     fn users() {
+        let user = |sc: &LinuxContainerSecurityContext| docker_user(sc).unwrap();
         let mut sc = LinuxContainerSecurityContext::default();
-        assert_eq!(docker_user(&sc), None);
+        assert_eq!(user(&sc), None);
         sc.run_as_user = Some(Int64Value { value: 1000 });
-        assert_eq!(docker_user(&sc).as_deref(), Some("1000"));
+        assert_eq!(user(&sc).as_deref(), Some("1000"));
         sc.run_as_group = Some(Int64Value { value: 2000 });
-        assert_eq!(docker_user(&sc).as_deref(), Some("1000:2000"));
+        assert_eq!(user(&sc).as_deref(), Some("1000:2000"));
         sc.run_as_user = None;
         sc.run_as_username = "nobody".into();
-        assert_eq!(docker_user(&sc).as_deref(), Some("nobody:2000"));
+        assert_eq!(user(&sc).as_deref(), Some("nobody:2000"));
+        sc.run_as_username.clear();
+        assert_eq!(
+            docker_user(&sc).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 
     #[test]
@@ -878,8 +995,79 @@ mod tests {
     }
 
     #[test]
+    fn read_only_mounts_on_each_engine() {
+        let ro = Mount {
+            container_path: "/data".into(),
+            host_path: "/nonexistent-anycri".into(),
+            readonly: true,
+            ..Default::default()
+        };
+        // Before API 1.44 a read-only bind is not recursive: the bind string says it all.
+        assert_eq!(
+            docker_mount(&ro, false).unwrap(),
+            DockerMount::Bind("/nonexistent-anycri:/data:ro".into())
+        );
+        let DockerMount::Mount(m) = docker_mount(&ro, true).unwrap() else {
+            panic!("a read-only mount on API 1.44 must be a Mounts entry");
+        };
+        let opts = m.bind_options.unwrap();
+        assert_eq!(
+            (opts.read_only_non_recursive, opts.read_only_force_recursive),
+            (Some(true), Some(false))
+        );
+        let rro = Mount {
+            recursive_read_only: true,
+            ..ro.clone()
+        };
+        let DockerMount::Mount(m) = docker_mount(&rro, true).unwrap() else {
+            panic!("a recursive read-only mount must be a Mounts entry");
+        };
+        assert_eq!(
+            m.bind_options.unwrap().read_only_force_recursive,
+            Some(true)
+        );
+        for bad in [
+            Mount {
+                readonly: false,
+                ..rro.clone()
+            },
+            Mount {
+                propagation: MountPropagation::PropagationBidirectional as i32,
+                ..rro.clone()
+            },
+            Mount {
+                propagation: MountPropagation::PropagationHostToContainer as i32,
+                ..rro.clone()
+            },
+        ] {
+            assert_eq!(
+                docker_mount(&bad, true).unwrap_err().kind(),
+                ErrorKind::InvalidArgument
+            );
+        }
+        assert_eq!(
+            docker_mount(&rro, false).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+        let rw = Mount {
+            readonly: false,
+            ..ro
+        };
+        assert_eq!(
+            docker_mount(&rw, true).unwrap(),
+            DockerMount::Bind("/nonexistent-anycri:/data:rw".into())
+        );
+    }
+
+    #[test]
     fn seccomp_profiles() {
-        assert_eq!(seccomp_opt(None, "").unwrap(), None);
+        assert_eq!(
+            seccomp_opt(None, "").unwrap().as_deref(),
+            Some("seccomp=unconfined")
+        );
+        assert_eq!(seccomp_opt(None, "runtime/default").unwrap(), None);
+        let default = SecurityProfile::default();
+        assert_eq!(seccomp_opt(Some(&default), "").unwrap(), None);
         assert_eq!(
             seccomp_opt(None, "unconfined").unwrap().as_deref(),
             Some("seccomp=unconfined")

@@ -717,7 +717,8 @@ impl DockerRuntime {
             .await
         {
             Ok(i) => Ok(Some(i)),
-            Err(e) if is_not_found(&e) => Ok(None),
+            // Inspecting an image while another call removes it.
+            Err(e) if is_gone(&e) => Ok(None),
             Err(e) => Err(docker_error(format!("inspecting image {reference:?}"), e)),
         }
     }
@@ -1043,13 +1044,14 @@ fn images_bytes(images: &[ImageSummary]) -> u64 {
     shared.into_iter().fold(total, u64::saturating_add)
 }
 
-/// Whether a removal failed because the image is already gone: Docker says 404, or, when
-/// another removal of the same image won the race after the name was resolved, 500
-/// "unrecognized image ID".
+/// Whether a call failed because the image is gone: Docker says 404, or, when another
+/// removal of the same image won the race after the name was resolved, 500 "unrecognized
+/// image ID" (a removal) or "layer does not exist" (an inspect during the removal: critest's
+/// concurrent RemoveImage spec then expects an empty ImageStatus, not an error).
 fn is_gone(e: &bollard::errors::Error) -> bool {
     is_not_found(e)
         || matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 500, message }
-            if message.contains("unrecognized image ID"))
+            if message.contains("unrecognized image ID") || message.contains("layer does not exist"))
 }
 
 #[cfg(test)]
@@ -1065,6 +1067,7 @@ mod tests {
             };
         assert!(is_gone(&server(404, "No such image: x")));
         assert!(is_gone(&server(500, "unrecognized image ID sha256:0f41")));
+        assert!(is_gone(&server(500, "layer does not exist")));
         assert!(!is_gone(&server(500, "driver failed")));
         assert!(!is_gone(&server(409, "conflict: unable to delete")));
     }

@@ -562,7 +562,7 @@ impl DockerRuntime {
             runtime_handlers: vec![RuntimeHandler {
                 name: String::new(),
                 features: Some(RuntimeHandlerFeatures {
-                    recursive_read_only_mounts: false,
+                    recursive_read_only_mounts: self.recursive_read_only_mounts(),
                     user_namespaces: false,
                 }),
             }],

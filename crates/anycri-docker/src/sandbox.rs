@@ -457,7 +457,13 @@ impl DockerRuntime {
         request: StopPodSandboxRequest,
     ) -> Result<StopPodSandboxResponse> {
         let (inspect, containers) = self.sandbox_and_containers(&request.pod_sandbox_id).await;
-        let inspect = inspect?;
+        let inspect = match inspect {
+            Ok(inspect) => inspect,
+            // The CRI: StopPodSandbox "must not return an error if all relevant resources
+            // have already been reclaimed" — a pod that is gone has nothing left to stop.
+            Err(e) if e.is_not_found() => return Ok(StopPodSandboxResponse {}),
+            Err(e) => return Err(e),
+        };
         let id = inspect.id.clone().unwrap_or_default();
         // The pod's containers stop at once (the kubelet stops them in parallel too), and
         // before the pause container that holds their namespaces.

@@ -546,7 +546,14 @@ impl RuntimeService for FakeRuntime {
         request: StopPodSandboxRequest,
     ) -> Result<StopPodSandboxResponse> {
         let mut state = self.lock();
-        let id = Self::sandbox_id(&state, &request.pod_sandbox_id)?;
+        // Stopping what is gone succeeds: the CRI says StopPodSandbox "must not return an
+        // error if all relevant resources have already been reclaimed".
+        let id = match Self::sandbox_id(&state, &request.pod_sandbox_id) {
+            Err(e) if e.is_not_found() => {
+                return Ok(StopPodSandboxResponse {});
+            }
+            other => other?,
+        };
         let containers: Vec<String> = state
             .containers
             .values()
@@ -644,6 +651,17 @@ impl RuntimeService for FakeRuntime {
             .map(|i| i.image.clone())
             .unwrap_or_default();
         require(&image, "config.image.image")?;
+        let sc = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref());
+        if sc.is_some_and(|sc| {
+            sc.run_as_group.is_some() && sc.run_as_user.is_none() && sc.run_as_username.is_empty()
+        }) {
+            return Err(Error::invalid_argument(
+                "linux.security_context.run_as_group is set without run_as_user or run_as_username",
+            ));
+        }
         let mut state = self.lock();
         let pod_id = Self::sandbox_id(&state, &request.pod_sandbox_id)?;
         let sandbox = &state.sandboxes[&pod_id];
@@ -765,7 +783,13 @@ impl RuntimeService for FakeRuntime {
 
     async fn stop_container(&self, request: StopContainerRequest) -> Result<StopContainerResponse> {
         let mut state = self.lock();
-        let id = Self::container_id(&state, &request.container_id)?;
+        let id = match Self::container_id(&state, &request.container_id) {
+            // As StopPodSandbox: a container that is gone has nothing left to stop.
+            Err(e) if e.is_not_found() => {
+                return Ok(StopContainerResponse {});
+            }
+            other => other?,
+        };
         self.stop_container_locked(&mut state, &id);
         Ok(StopContainerResponse {})
     }
