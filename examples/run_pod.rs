@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Arguments: endpoint (default: auto-detect), image (default `$ANYCRI_TEST_IMAGE`),
-//! log directory (default a temporary one).
+//! base log directory (default one under the temporary directory; each run's pod logs in a
+//! directory of its own inside it).
 
 use std::time::Duration;
 
@@ -39,9 +40,17 @@ async fn main() -> anycri::Result<()> {
     let image_id = images.pull_image_if_absent(&image, None).await?;
     println!("image {image} is {image_id}");
 
+    // A log directory of this pod's own, named as the kubelet names them under /var/log/pods
+    // (`<namespace>_<name>_<uid>`), so no run reads an earlier run's log.
+    let uid = anycri::builders::new_uid();
     let pod = PodSandboxConfigBuilder::new("anycri-example", "default")
+        .uid(&uid)
         .label("app", "anycri-example")
-        .log_directory(&log_dir)
+        .log_directory(
+            std::path::Path::new(&log_dir)
+                .join(format!("default_anycri-example_{uid}"))
+                .to_string_lossy(),
+        )
         .build();
     let container = ContainerConfigBuilder::new("hello", &image)
         .command(["sh", "-c", "echo hello from $(hostname); sleep 3600"])

@@ -261,13 +261,9 @@ impl Target {
         let id = self
             .deadline("RunPodSandbox", async {
                 match &self.driver {
-                    Driver::Cri { runtime, .. } => Ok(runtime
-                        .run_pod_sandbox(RunPodSandboxRequest {
-                            config: Some(config.clone()),
-                            runtime_handler: String::new(),
-                        })
-                        .await?
-                        .pod_sandbox_id),
+                    // run_pod does what the kubelet does first (the log directory's mkdir,
+                    // timed with the call).
+                    Driver::Cri { runtime, .. } => runtime.run_pod(config.clone()).await,
                     Driver::Floor(f) => {
                         let mut labels = self.env.labels();
                         labels.insert(FLOOR_KIND.into(), "pod".into());
@@ -361,14 +357,9 @@ impl Target {
                         .command(["sleep", "3600"])
                         .labels(self.env.labels())
                         .build();
-                    Ok(runtime
-                        .create_container(CreateContainerRequest {
-                            pod_sandbox_id: pod.id.clone(),
-                            config: Some(config),
-                            sandbox_config: Some(pod.config.clone()),
-                        })
-                        .await?
-                        .container_id)
+                    runtime
+                        .create_container_in(&pod.id, &pod.config, config)
+                        .await
                 }
                 Driver::Floor(f) => {
                     let join = format!("container:{}", pod.id);

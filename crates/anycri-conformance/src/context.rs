@@ -216,16 +216,10 @@ impl TestContext {
         pod_config: &PodSandboxConfig,
         config: ContainerConfig,
     ) -> Result<String, Failure> {
-        Ok(self
-            .rt()
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: pod.to_owned(),
-                config: Some(config),
-                sandbox_config: Some(pod_config.clone()),
-            })
+        self.rt()
+            .create_container_in(pod, pod_config, config)
             .await
-            .step("CreateContainer")?
-            .container_id)
+            .step("CreateContainer")
     }
 
     /// Start a created container.
@@ -269,6 +263,20 @@ impl TestContext {
     /// A default pod with a `sleep 3600` busybox container.
     pub async fn run_sleeper(&self) -> Result<Running, Failure> {
         self.run(self.pod().build(), self.container().build()).await
+    }
+
+    /// A default pod with a busybox container that sleeps and exits on SIGTERM, for checks
+    /// that stop or remove a pod or container while it runs. The kubelet stops containers
+    /// (with their grace period) before it stops or removes their pod, so runtimes may spend
+    /// the call's whole deadline waiting on a process that ignores SIGTERM (CRI-O gives the
+    /// containers of a pod it stops the request's deadline as their grace period); a
+    /// `sleep` as PID 1 ignores it.
+    pub async fn run_term_sleeper(&self) -> Result<Running, Failure> {
+        let container = self
+            .container()
+            .command(["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"])
+            .build();
+        self.run(self.pod().build(), container).await
     }
 
     /// Stop a container at once (grace 0).

@@ -221,9 +221,15 @@ impl ContainerConfigBuilder {
                     name: name.into(),
                     attempt: 0,
                 }),
-                image: Some(ImageSpec {
-                    image: image.into(),
-                    ..Default::default()
+                image: Some({
+                    let image = image.into();
+                    // As the kubelet sends it: the reference the user wrote (CRI-O verifies
+                    // signatures against it).
+                    ImageSpec {
+                        user_specified_image: image.clone(),
+                        image,
+                        ..Default::default()
+                    }
                 }),
                 linux: Some(LinuxContainerConfig {
                     resources: Some(LinuxContainerResources::default()),

@@ -52,8 +52,10 @@ impl ExecOutput {
 /// Helpers for any [`RuntimeService`].
 #[async_trait]
 pub trait RuntimeServiceExt: RuntimeService {
-    /// Run a pod sandbox with `config` on the default handler; returns its ID.
+    /// Run a pod sandbox with `config` on the default handler; returns its ID. As the kubelet
+    /// does, its log directory is created first ([`crate::kubelet::prepare_pod_sandbox`]).
     async fn run_pod(&self, config: PodSandboxConfig) -> Result<String> {
+        crate::kubelet::prepare_pod_sandbox(&config)?;
         Ok(self
             .run_pod_sandbox(RunPodSandboxRequest {
                 config: Some(config),
@@ -61,6 +63,26 @@ pub trait RuntimeServiceExt: RuntimeService {
             })
             .await?
             .pod_sandbox_id)
+    }
+
+    /// Create a container in a pod, doing first what the kubelet does
+    /// ([`crate::kubelet::prepare_container`]: its log directory, `user_specified_image`);
+    /// returns its ID.
+    async fn create_container_in(
+        &self,
+        pod_sandbox_id: &str,
+        pod_config: &PodSandboxConfig,
+        mut config: ContainerConfig,
+    ) -> Result<String> {
+        crate::kubelet::prepare_container(Some(pod_config), &mut config)?;
+        Ok(self
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: pod_sandbox_id.to_owned(),
+                config: Some(config),
+                sandbox_config: Some(pod_config.clone()),
+            })
+            .await?
+            .container_id)
     }
 
     /// Create and start a container in a running pod; returns its ID. A container that was
@@ -72,13 +94,8 @@ pub trait RuntimeServiceExt: RuntimeService {
         config: ContainerConfig,
     ) -> Result<String> {
         let id = self
-            .create_container(CreateContainerRequest {
-                pod_sandbox_id: pod_sandbox_id.to_owned(),
-                config: Some(config),
-                sandbox_config: Some(pod_config.clone()),
-            })
-            .await?
-            .container_id;
+            .create_container_in(pod_sandbox_id, pod_config, config)
+            .await?;
         if let Err(err) = self
             .start_container(StartContainerRequest {
                 container_id: id.clone(),

@@ -5,13 +5,15 @@
 //! the in-memory fake) implement them, tools call them through `Arc<dyn RuntimeService>`.
 //! On top sit the [`RuntimeServiceExt`]/[`ImageServiceExt`] helpers, the config
 //! [`builders`], [`Error`] with its gRPC-code categories, [`capabilities`] discovery,
-//! the CRI log format ([`logs`]) and decorators ([`layer`]) for timeouts, retries and tracing.
+//! the CRI log format ([`logs`]), what the kubelet does around its calls ([`kubelet`]) and
+//! decorators ([`layer`]) for timeouts, retries and tracing.
 
 pub mod builders;
 pub mod capabilities;
 pub mod error;
 pub mod ext;
 pub mod follow;
+pub mod kubelet;
 pub mod layer;
 pub mod logs;
 pub mod ops;

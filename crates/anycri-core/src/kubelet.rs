@@ -1,0 +1,128 @@
+//! What the kubelet does around its CRI calls that runtimes rely on, in one place for every
+//! part of anycri that plays the kubelet's part (the [`crate::RuntimeServiceExt`] helpers, the
+//! conformance suite, the benchmarks, the CLI). Before `RunPodSandbox` the pod's log directory
+//! exists; before `CreateContainer` so does the container's log directory
+//! (`<log_directory>/<container name>/`), which conmon (CRI-O) and cri-dockerd do not create
+//! themselves; and `ImageSpec.user_specified_image` names the image as the user wrote it, which
+//! CRI-O requires to verify signatures whenever a signature policy applies.
+//!
+//! ```
+//! use anycri_core::{builders::*, kubelet};
+//! let dir = tempfile::tempdir().unwrap();
+//! let pod = PodSandboxConfigBuilder::new("web", "default")
+//!     .log_directory(dir.path().join("pod").to_string_lossy())
+//!     .build();
+//! kubelet::prepare_pod_sandbox(&pod).unwrap();
+//! let mut container = ContainerConfigBuilder::new("app", "busybox:1.36").build();
+//! kubelet::prepare_container(Some(&pod), &mut container).unwrap();
+//! assert!(dir.path().join("pod/app").is_dir());
+//! assert_eq!(container.image.unwrap().user_specified_image, "busybox:1.36");
+//! ```
+
+use std::{os::unix::fs::DirBuilderExt, path::Path};
+
+use crate::{
+    api::*,
+    error::{Error, ErrorKind, Result},
+};
+
+/// The mode the kubelet gives pod and container log directories.
+const LOG_DIR_MODE: u32 = 0o755;
+
+/// Create `dir` and its parents with the kubelet's mode; existing directories are fine.
+fn create_log_dir(dir: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(LOG_DIR_MODE)
+        .create(dir)
+        .map_err(|e| {
+            let kind = match e.kind() {
+                std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+                _ => ErrorKind::Internal,
+            };
+            Error::with_source(kind, format!("creating log directory {}", dir.display()), e)
+        })
+}
+
+/// Before `RunPodSandbox`: the pod's log directory exists (when the config names one).
+pub fn prepare_pod_sandbox(config: &PodSandboxConfig) -> Result<()> {
+    if config.log_directory.is_empty() {
+        return Ok(());
+    }
+    create_log_dir(Path::new(&config.log_directory))
+}
+
+/// Before `CreateContainer`: the directory of the container's log file exists (when the pod
+/// has a log directory and the container a log path), and `user_specified_image` is set to
+/// the image when the caller left it empty.
+pub fn prepare_container(
+    pod: Option<&PodSandboxConfig>,
+    config: &mut ContainerConfig,
+) -> Result<()> {
+    if let Some(image) = config.image.as_mut()
+        && image.user_specified_image.is_empty()
+    {
+        image.user_specified_image = image.image.clone();
+    }
+    let Some(pod) = pod.filter(|p| !p.log_directory.is_empty()) else {
+        return Ok(());
+    };
+    if config.log_path.is_empty() {
+        return Ok(());
+    }
+    let log = Path::new(&pod.log_directory).join(&config.log_path);
+    match log.parent() {
+        Some(dir) => create_log_dir(dir),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builders::{ContainerConfigBuilder, PodSandboxConfigBuilder};
+
+    #[test]
+    fn directories_and_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod_dir = dir.path().join("pods/ns_web_uid");
+        let pod = PodSandboxConfigBuilder::new("web", "ns")
+            .log_directory(pod_dir.to_string_lossy())
+            .build();
+        prepare_pod_sandbox(&pod).unwrap();
+        assert!(pod_dir.is_dir());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&pod_dir).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        let mut c = ContainerConfigBuilder::new("app", "registry/x:1")
+            .attempt(2)
+            .build();
+        prepare_container(Some(&pod), &mut c).unwrap();
+        assert!(pod_dir.join("app").is_dir());
+        assert_eq!(c.image.unwrap().user_specified_image, "registry/x:1");
+    }
+
+    #[test]
+    fn leaves_what_is_set_or_absent() {
+        let mut c = ContainerConfigBuilder::new("app", "sha256:abcd").build();
+        c.image.as_mut().unwrap().user_specified_image = "x:1".into();
+        // No pod, or a pod without a log directory: nothing to create.
+        prepare_container(None, &mut c).unwrap();
+        let pod = PodSandboxConfigBuilder::new("p", "ns").build();
+        prepare_pod_sandbox(&pod).unwrap();
+        prepare_container(Some(&pod), &mut c).unwrap();
+        assert_eq!(c.image.unwrap().user_specified_image, "x:1");
+    }
+
+    #[test]
+    fn an_unwritable_place_is_an_error() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let pod = PodSandboxConfigBuilder::new("p", "ns")
+            .log_directory(file.path().join("sub").to_string_lossy())
+            .build();
+        let err = prepare_pod_sandbox(&pod).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+    }
+}
