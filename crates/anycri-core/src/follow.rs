@@ -18,7 +18,7 @@ use tokio::io::AsyncReadExt;
 use crate::{
     error::{Error, ErrorKind, Result},
     ext::RuntimeServiceExt,
-    logs::{LogJoiner, LogLine, parse_line},
+    logs::{LogJoiner, LogLine},
     service::RuntimeService,
 };
 
@@ -110,7 +110,7 @@ impl<R: RuntimeService + ?Sized> Follower<'_, R> {
         let complete: Vec<u8> = self.partial.drain(..=end).collect();
         let text = String::from_utf8_lossy(&complete);
         for raw in text.split_terminator('\n').filter(|l| !l.is_empty()) {
-            if let Some(line) = self.joiner.push(parse_line(raw)?) {
+            if let Some(line) = self.joiner.push_line(raw)? {
                 self.ready.push_back(line);
             }
         }

@@ -1,7 +1,10 @@
 //! The CRI container log format: each line of a container's log file is
 //! `<RFC 3339 nano timestamp> <stream> <tags> <content>`, where the tags start with `P`
 //! (partial: the line continues in the next entry) or `F` (full). This module parses lines
-//! and joins partial entries back into whole lines, per stream.
+//! and joins partial entries back into whole lines, per stream. Like the kubelet's log
+//! reader, the readers ([`parse_log`], [`LogJoiner::push_line`]) also take Docker's
+//! json-file lines (`{"log":"...\n","stream":"stdout","time":"..."}`), which cri-dockerd
+//! leaves in place of CRI-format logs.
 
 use chrono::{DateTime, FixedOffset};
 
@@ -82,6 +85,60 @@ pub fn parse_line(line: &str) -> Result<LogEntry<'_>> {
     })
 }
 
+/// One line of a Docker json-file log, decoded (its content is unescaped, so owned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonLogEntry {
+    /// The `time` field (RFC 3339 with nanoseconds).
+    pub timestamp: String,
+    /// The `stream` field.
+    pub stream: LogStream,
+    /// The `log` field, trailing newline included when the line was complete.
+    pub log: String,
+}
+
+impl JsonLogEntry {
+    /// Parse one json-file line.
+    pub fn parse(line: &str) -> Result<Self> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let bad = |why: &str| {
+            Error::invalid_argument(format!(
+                "malformed Docker json-file log line ({why}): {line:?}"
+            ))
+        };
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|_| bad("not JSON"))?;
+        let field = |name: &str| value.get(name).and_then(|v| v.as_str());
+        let stream = match field("stream") {
+            Some("stdout") => LogStream::Stdout,
+            Some("stderr") => LogStream::Stderr,
+            _ => return Err(bad("unknown stream")),
+        };
+        let timestamp = field("time")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("no time"))?;
+        let log = field("log").ok_or_else(|| bad("no log"))?;
+        Ok(JsonLogEntry {
+            timestamp: timestamp.to_owned(),
+            stream,
+            log: log.to_owned(),
+        })
+    }
+
+    /// As a CRI log entry: a `log` without its trailing newline is partial (json-file splits
+    /// long lines so).
+    pub fn entry(&self) -> LogEntry<'_> {
+        let (content, partial) = match self.log.strip_suffix('\n') {
+            Some(content) => (content, false),
+            None => (self.log.as_str(), true),
+        };
+        LogEntry {
+            timestamp: &self.timestamp,
+            stream: self.stream,
+            partial,
+            content,
+        }
+    }
+}
+
 /// A whole log line: partial entries joined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
@@ -121,19 +178,31 @@ impl LogJoiner {
         if entry.partial { None } else { slot.take() }
     }
 
+    /// Feed one raw line of a log file, CRI format or Docker json-file; returns the whole
+    /// line it completes, if any.
+    pub fn push_line(&mut self, raw: &str) -> Result<Option<LogLine>> {
+        if raw.starts_with('{') {
+            let json = JsonLogEntry::parse(raw)?;
+            Ok(self.push(json.entry()))
+        } else {
+            Ok(self.push(parse_line(raw)?))
+        }
+    }
+
     /// Lines still waiting for their end (a log that stopped mid-line), stdout first.
     pub fn finish(self) -> impl Iterator<Item = LogLine> {
         self.pending.into_iter().flatten()
     }
 }
 
-/// Parse a whole CRI log text into lines, partial entries joined. Malformed lines are errors.
+/// Parse a whole log text (CRI format, or Docker json-file lines) into lines, partial entries
+/// joined. Malformed lines are errors.
 pub fn parse_log(text: &str) -> Result<Vec<LogLine>> {
     let mut joiner = LogJoiner::new();
     let mut lines = Vec::new();
     // Split on `\n` only: a `\r` before it is content (TTY output), as the runtimes write it.
     for raw in text.split_terminator('\n').filter(|l| !l.is_empty()) {
-        if let Some(line) = joiner.push(parse_line(raw)?) {
+        if let Some(line) = joiner.push_line(raw)? {
             lines.push(line);
         }
     }
@@ -186,6 +255,51 @@ mod tests {
         for bad in ["", "nostream", "ts stdin F x", "ts stdout X x", "ts stdout"] {
             let err = parse_line(bad).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reads_docker_json_file_lines() {
+        // As cri-dockerd leaves them: Docker's json-file lines, a long line split without its
+        // newline, escapes in the content.
+        let text = concat!(
+            r#"{"log":"hello \"quoted\"\n","stream":"stdout","time":"2024-05-01T10:00:00.000000001Z"}"#,
+            "\n",
+            r#"{"log":"part one ","stream":"stderr","time":"2024-05-01T10:00:00.000000002Z"}"#,
+            "\n",
+            r#"{"log":"and two\n","stream":"stderr","time":"2024-05-01T10:00:00.000000003Z"}"#,
+            "\n",
+        );
+        let lines = parse_log(text).unwrap();
+        let got: Vec<_> = lines
+            .iter()
+            .map(|l| (l.timestamp.as_str(), l.stream, l.content.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "2024-05-01T10:00:00.000000001Z",
+                    LogStream::Stdout,
+                    "hello \"quoted\""
+                ),
+                (
+                    "2024-05-01T10:00:00.000000002Z",
+                    LogStream::Stderr,
+                    "part one and two"
+                ),
+            ]
+        );
+        for bad in [
+            "{not json",
+            r#"{"log":"x\n","stream":"stdin","time":"t"}"#,
+            r#"{"log":"x\n","stream":"stdout"}"#,
+        ] {
+            assert_eq!(
+                parse_log(bad).unwrap_err().kind(),
+                crate::ErrorKind::InvalidArgument,
+                "{bad}"
+            );
         }
     }
 

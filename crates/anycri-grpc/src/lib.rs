@@ -8,12 +8,15 @@
 //! streams), a reconnect with backoff after the runtime restarts, and `Stream*` list RPCs
 //! that fall back to the unary lists on runtimes that lack them. The runtime's flavour is
 //! recognised from `Version`; for CRI-O, its HTTP info endpoint on the same socket is
-//! available as typed calls ([`crio`]).
+//! available as typed calls ([`crio`]). Where runtimes answer the same thing differently
+//! (cri-dockerd's NotFound as Unknown and scheme-less streaming URLs, CRI-O's ExecSync timeout
+//! as exit code -1), the answer is mapped to anycri's one documented behaviour.
 //!
 //! [`RuntimeService`]: anycri_core::RuntimeService
 //! [`ImageService`]: anycri_core::ImageService
 
 pub mod crio;
+mod flavour;
 mod runtime;
 mod transport;
 

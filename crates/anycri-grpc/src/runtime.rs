@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use tonic::transport::Channel;
 
-use crate::transport;
+use crate::{flavour, transport};
 
 /// The kubelet's default `--runtime-request-timeout`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -249,7 +249,9 @@ impl GrpcRuntime {
             })?,
             None => fut.await,
         };
-        result.map(tonic::Response::into_inner).map_err(Error::from)
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(|status| flavour::error(self.flavour().as_ref(), Error::from(status)))
     }
 
     /// Run a call; when the socket does not answer, wait for the runtime to come back (with
@@ -341,8 +343,36 @@ impl GrpcRuntime {
     }
 }
 
-/// The body of one RPC: unary calls go straight through, Stream* lists fall back.
+/// The body of one RPC: unary calls go straight through (those whose answers differ per
+/// runtime through [`flavour`]), Stream* lists fall back.
 macro_rules! grpc_body {
+    (unary $client:ident exec_sync, $self:ident, $request:ident, $op:ident) => {{
+        let timeout = $request.timeout;
+        let response = $self
+            .run(&op::$op, $request, |rt, req| async move {
+                rt.$client().exec_sync(req).await
+            })
+            .await?;
+        flavour::exec_sync($self.flavour().as_ref(), timeout, response)
+    }};
+    (unary $client:ident $method:ident url, $self:ident, $request:ident, $op:ident) => {{
+        let mut response = $self
+            .run(&op::$op, $request, |rt, req| async move {
+                rt.$client().$method(req).await
+            })
+            .await?;
+        response.url = flavour::streaming_url(response.url);
+        Ok(response)
+    }};
+    (unary $client:ident exec, $self:ident, $request:ident, $op:ident) => {
+        grpc_body!(unary $client exec url, $self, $request, $op)
+    };
+    (unary $client:ident attach, $self:ident, $request:ident, $op:ident) => {
+        grpc_body!(unary $client attach url, $self, $request, $op)
+    };
+    (unary $client:ident port_forward, $self:ident, $request:ident, $op:ident) => {
+        grpc_body!(unary $client port_forward url, $self, $request, $op)
+    };
     (unary $client:ident $method:ident, $self:ident, $request:ident, $op:ident) => {
         $self
             .run(&op::$op, $request, |rt, req| async move {

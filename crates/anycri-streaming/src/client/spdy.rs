@@ -120,6 +120,7 @@ pub(super) async fn connect_exec(url: &str, options: ExecOptions) -> Result<Exec
 /// The HTTP upgrade: the session on the upgraded connection and the protocol the server
 /// chose.
 async fn upgrade(url: &str) -> Result<(SpdySession, RemoteCommandProtocol)> {
+    let url = &*super::with_scheme(url);
     let uri: http::Uri = url
         .parse()
         .map_err(|e| Error::invalid_argument(format!("streaming URL {url:?}: {e}")))?;
