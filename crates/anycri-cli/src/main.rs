@@ -301,6 +301,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                         "type": c.kind, "status": c.status, "reason": c.reason, "message": c.message
                     })).collect::<Vec<_>>(),
                     "capabilities": caps,
+                    "capabilityReasons": info.capability_reasons,
                 }))?;
             } else {
                 output::print_info(&info);

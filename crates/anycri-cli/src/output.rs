@@ -133,7 +133,11 @@ pub fn print_info(info: &RuntimeInfo) {
     }
     out!("Capabilities:");
     for (name, on) in info.capabilities.entries() {
-        out!("  {name:<30} {}", if on { "yes" } else { "no" });
+        match (on, info.capability_reasons.get(name)) {
+            (true, _) => out!("  {name:<30} yes"),
+            (false, Some(reason)) => out!("  {name:<30} no ({reason})"),
+            (false, None) => out!("  {name:<30} no"),
+        }
     }
 }
 

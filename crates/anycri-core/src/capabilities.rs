@@ -138,6 +138,10 @@ pub struct RuntimeInfo {
     pub status_info: BTreeMap<String, String>,
     /// What works.
     pub capabilities: Capabilities,
+    /// Why a capability is absent, by its name in [`Capabilities::entries`], where discovery
+    /// learned more than "Unimplemented" (a runtime that turned the feature off, a missing
+    /// host tool).
+    pub capability_reasons: BTreeMap<&'static str, String>,
 }
 
 impl RuntimeInfo {
@@ -175,6 +179,7 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
         conditions: Vec::new(),
         status_info: BTreeMap::new(),
         capabilities: Capabilities::default(),
+        capability_reasons: BTreeMap::new(),
     };
 
     if let Ok(status) = &status {
@@ -248,7 +253,7 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             })
             .await,
     );
-    caps.checkpoint_container = works(
+    let checkpoint = checkpoint_support(
         &runtime
             .checkpoint_container(CheckpointContainerRequest {
                 container_id: PROBE_ID.into(),
@@ -257,6 +262,11 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             })
             .await,
     );
+    caps.checkpoint_container = checkpoint.is_ok();
+    if let Err(reason) = checkpoint {
+        info.capability_reasons
+            .insert("checkpoint_container", reason);
+    }
     caps.pod_sandbox_stats = works(
         &runtime
             .list_pod_sandbox_stats(ListPodSandboxStatsRequest {
@@ -280,17 +290,11 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             })
             .await,
     );
-    // A supported event stream may send nothing (not even headers) until an event happens,
-    // so silence counts as support; only an explicit Unimplemented does not.
-    caps.container_events = match tokio::time::timeout(
-        Duration::from_millis(500),
-        runtime.get_container_events(GetEventsRequest {}),
-    )
-    .await
-    {
-        Ok(result) => works(&result),
-        Err(_) => true,
-    };
+    let events = events_support(runtime).await;
+    caps.container_events = events.is_ok();
+    if let Err(reason) = events {
+        info.capability_reasons.insert("container_events", reason);
+    }
     caps.list_streaming = works(
         &runtime
             .stream_containers(StreamContainersRequest {
@@ -302,6 +306,62 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             .await,
     );
     Ok(info)
+}
+
+/// Whether a runtime streams container events. A supported stream may send nothing (not even
+/// headers) until an event happens, so silence counts as support; an Unimplemented does not,
+/// and neither does a stream the runtime ends at once with no event (CRI-O does so when
+/// `enable_pod_events` is off).
+async fn events_support(runtime: &dyn RuntimeService) -> std::result::Result<(), String> {
+    use futures::StreamExt;
+    let wait = Duration::from_millis(500);
+    let mut stream =
+        match tokio::time::timeout(wait, runtime.get_container_events(GetEventsRequest {})).await {
+            Err(_) => return Ok(()),
+            Ok(Err(e)) if e.is_unimplemented() => return Err(format!("unimplemented: {e}")),
+            Ok(Err(_)) => return Ok(()),
+            Ok(Ok(stream)) => stream,
+        };
+    match tokio::time::timeout(wait, stream.next()).await {
+        Ok(None) => Err("the runtime ends the event stream at once, with no event \
+                         (CRI-O: enable_pod_events is off)"
+            .into()),
+        Ok(Some(Err(e))) if e.is_unimplemented() => Err(format!("unimplemented: {e}")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether CheckpointContainer works, from the answer to a probe with an ID that cannot
+/// exist: a runtime that has it looks the container up (NotFound, or InvalidArgument for
+/// the ID); one that refuses before the lookup does not have it (CRI-O without
+/// `enable_criu_support`: "checkpoint/restore support not available"). Runtimes checkpoint
+/// with CRIU, so it must be on this host too.
+fn checkpoint_support<T>(probe: &Result<T>) -> std::result::Result<(), String> {
+    match probe {
+        Err(e) if e.is_unimplemented() => return Err(format!("unimplemented: {e}")),
+        Err(e)
+            if !matches!(
+                e.kind(),
+                crate::ErrorKind::NotFound | crate::ErrorKind::InvalidArgument
+            ) =>
+        {
+            return Err(format!("the runtime refuses it: {e}"));
+        }
+        _ => {}
+    }
+    if criu_on_path() {
+        Ok(())
+    } else {
+        Err("CRIU (`criu`) is not installed on this host".into())
+    }
+}
+
+fn criu_on_path() -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .any(|dir| dir.join("criu").is_file())
+    })
 }
 
 /// containerd puts its CRI config in the verbose status (`info["config"]`, JSON); the runc
@@ -323,6 +383,28 @@ fn cgroup_driver_from_info(info: &BTreeMap<String, String>) -> Option<CgroupDriv
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoint_from_the_probe() {
+        let probe = |kind, msg: &str| -> Result<()> { Err(crate::Error::new(kind, msg)) };
+        use crate::ErrorKind as K;
+        assert!(
+            checkpoint_support(&probe(K::Unimplemented, "no"))
+                .unwrap_err()
+                .starts_with("unimplemented")
+        );
+        let crio_off = checkpoint_support(&probe(
+            K::Unknown,
+            "checkpoint/restore support not available",
+        ))
+        .unwrap_err();
+        assert!(crio_off.contains("checkpoint/restore support not available"));
+        // A lookup of the probe ID means the RPC is there; then CRIU decides.
+        assert_eq!(
+            checkpoint_support(&probe(K::NotFound, "no such container")).is_ok(),
+            criu_on_path()
+        );
+    }
 
     #[test]
     fn flavours() {
