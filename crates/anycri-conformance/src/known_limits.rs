@@ -2,11 +2,14 @@
 //! version or this machine — with that reason. The live tests accept these failures and no
 //! others; the README lists them.
 
-/// A known limit: the runtime it applies to (`Version.runtime_name`), the check, and why.
+/// A known limit: the runtime it applies to (`Version.runtime_name` and a prefix of its
+/// `runtime_version`), the check, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnownLimit {
     /// `Version.runtime_name` of the runtime it applies to.
     pub runtime_name: &'static str,
+    /// The versions it applies to: a prefix of `Version.runtime_version` ("" for every one).
+    pub version_prefix: &'static str,
     /// The check's name.
     pub check: &'static str,
     /// Why it fails there.
@@ -16,16 +19,36 @@ pub struct KnownLimit {
 /// Every known limit.
 pub const KNOWN_LIMITS: &[KnownLimit] = &[KnownLimit {
     runtime_name: "containerd",
+    version_prefix: "1.6.",
     check: "image::groups_from_image",
     reason: "containerd before the fix of containerd#8136 (backported to 1.6 by #8823, after \
-             1.6.20) looks up the image-defined supplementary groups of uid 0 instead of the \
-             image's USER when the request sets no run_as_user (the kubelet always sets it, \
-             so Kubernetes pods do not see this)",
+                 1.6.20) looks up the image-defined supplementary groups of uid 0 instead of the \
+                 image's USER when the request sets no run_as_user (the kubelet always sets it, \
+                 so Kubernetes pods do not see this)",
 }];
 
-/// The known limit for `check` on `runtime_name`, if any.
-pub fn known_limit(runtime_name: &str, check: &str) -> Option<&'static KnownLimit> {
-    KNOWN_LIMITS
-        .iter()
-        .find(|k| k.runtime_name == runtime_name && k.check == check)
+/// The known limit for `check` on the runtime that reported `runtime` ("name version", as
+/// [`crate::Report::runtime`] holds it), if any.
+pub fn known_limit(runtime: &str, check: &str) -> Option<&'static KnownLimit> {
+    let mut words = runtime.split_whitespace();
+    let (name, version) = (
+        words.next().unwrap_or_default(),
+        words.next().unwrap_or_default(),
+    );
+    KNOWN_LIMITS.iter().find(|k| {
+        k.runtime_name == name && version.starts_with(k.version_prefix) && k.check == check
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_apply_to_their_versions_only() {
+        assert!(known_limit("containerd 1.6.20~ds1", "image::groups_from_image").is_some());
+        assert!(known_limit("containerd 2.1.9~ds1", "image::groups_from_image").is_none());
+        assert!(known_limit("containerd 1.6.20~ds1", "pod::run_stop_remove").is_none());
+        assert!(known_limit("cri-o 1.6.20", "image::groups_from_image").is_none());
+    }
 }

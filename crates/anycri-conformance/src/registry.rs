@@ -28,6 +28,10 @@ pub struct Check {
     pub exclusive: bool,
     /// How long it may take before it fails as timed out.
     pub timeout: Duration,
+    /// It checks something the CRI does not require (behaviour most runtimes share, worth
+    /// knowing): a failure is reported as a skip that says what the runtime did, never as a
+    /// failure of the run.
+    pub informational: bool,
     /// The check.
     pub func: CheckFn,
 }
@@ -52,8 +56,14 @@ impl Check {
             needs: Vec::new(),
             exclusive: false,
             timeout: Duration::from_secs(90),
+            informational: false,
             func,
         }
+    }
+    /// It is informational: the CRI does not require what it checks.
+    pub fn informational(mut self) -> Self {
+        self.informational = true;
+        self
     }
     /// The critest spec it corresponds to.
     pub fn critest(mut self, spec: &'static str) -> Self {

@@ -150,7 +150,7 @@ impl Report {
 
     /// The known limit that explains `check`'s failure on this runtime, if any.
     pub fn known_limit(&self, check: &CheckReport) -> Option<&'static KnownLimit> {
-        crate::known_limits::known_limit(self.runtime_name(), &check.name)
+        crate::known_limits::known_limit(&self.runtime, &check.name)
     }
 
     /// The failed checks that no known limit explains.

@@ -60,7 +60,7 @@ fn check(report: &Report, runtime_name: &str) {
         .checks
         .iter()
         .filter_map(|c| match &c.outcome {
-            Outcome::Failed { message } if known_limit(runtime_name, &c.name).is_none() => {
+            Outcome::Failed { message } if known_limit(&report.runtime, &c.name).is_none() => {
                 Some(format!("{}: {message}", c.name))
             }
             _ => None,

@@ -174,7 +174,7 @@ async fn list_filters(t: TestContext) -> CheckResult {
 }
 
 async fn remove_running(t: TestContext) -> CheckResult {
-    let r = t.run_sleeper().await?;
+    let r = t.run_term_sleeper().await?;
     t.rt()
         .remove_pod_sandbox(RemovePodSandboxRequest {
             pod_sandbox_id: r.pod.clone(),
