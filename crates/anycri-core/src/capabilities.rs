@@ -253,15 +253,19 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
             })
             .await,
     );
-    let checkpoint = checkpoint_support(
-        &runtime
-            .checkpoint_container(CheckpointContainerRequest {
-                container_id: PROBE_ID.into(),
-                location: String::new(),
-                timeout: 1,
-            })
-            .await,
-    );
+    let probe = runtime
+        .checkpoint_container(CheckpointContainerRequest {
+            container_id: PROBE_ID.into(),
+            location: String::new(),
+            timeout: 1,
+        })
+        .await;
+    let checkpoint = match checkpoint_support(&probe, || Ok(())) {
+        Ok(()) => tokio::task::spawn_blocking(criu_check)
+            .await
+            .unwrap_or_else(|e| Err(format!("checking CRIU: {e}"))),
+        refused => refused,
+    };
     caps.checkpoint_container = checkpoint.is_ok();
     if let Err(reason) = checkpoint {
         info.capability_reasons
@@ -335,33 +339,49 @@ async fn events_support(runtime: &dyn RuntimeService) -> std::result::Result<(),
 /// exist: a runtime that has it looks the container up (NotFound, or InvalidArgument for
 /// the ID); one that refuses before the lookup does not have it (CRI-O without
 /// `enable_criu_support`: "checkpoint/restore support not available"). Runtimes checkpoint
-/// with CRIU, so it must be on this host too.
-fn checkpoint_support<T>(probe: &Result<T>) -> std::result::Result<(), String> {
+/// with CRIU, so `criu check` must pass on this host too (`criu`: the host's CRIU verdict).
+fn checkpoint_support<T>(
+    probe: &Result<T>,
+    criu: impl FnOnce() -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
     match probe {
-        Err(e) if e.is_unimplemented() => return Err(format!("unimplemented: {e}")),
+        Err(e) if e.is_unimplemented() => Err(format!("unimplemented: {e}")),
         Err(e)
             if !matches!(
                 e.kind(),
                 crate::ErrorKind::NotFound | crate::ErrorKind::InvalidArgument
             ) =>
         {
-            return Err(format!("the runtime refuses it: {e}"));
+            Err(format!("the runtime refuses it: {e}"))
         }
-        _ => {}
-    }
-    if criu_on_path() {
-        Ok(())
-    } else {
-        Err("CRIU (`criu`) is not installed on this host".into())
+        _ => criu(),
     }
 }
 
-fn criu_on_path() -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path)
-            .chain(["/usr/sbin".into(), "/sbin".into()])
-            .any(|dir| dir.join("criu").is_file())
-    })
+/// Whether CRIU works on this host: `criu check` passes (run once per process; CRIU can be
+/// installed and still fail on a kernel it does not know).
+fn criu_check() -> std::result::Result<(), String> {
+    static VERDICT: std::sync::OnceLock<std::result::Result<(), String>> =
+        std::sync::OnceLock::new();
+    VERDICT
+        .get_or_init(|| {
+            let output = ["criu", "/usr/sbin/criu", "/sbin/criu"]
+                .iter()
+                .find_map(|c| std::process::Command::new(c).arg("check").output().ok());
+            match output {
+                None => Err("CRIU (`criu`) is not installed on this host".into()),
+                Some(o) if o.status.success() => Ok(()),
+                Some(o) => {
+                    let text = String::from_utf8_lossy(&o.stderr);
+                    let last = text.lines().rev().find(|l| !l.trim().is_empty());
+                    Err(format!(
+                        "`criu check` fails on this host: {}",
+                        last.unwrap_or("no message").trim()
+                    ))
+                }
+            }
+        })
+        .clone()
 }
 
 /// containerd puts its CRI config in the verbose status (`info["config"]`, JSON); the runc
@@ -388,21 +408,24 @@ mod tests {
     fn checkpoint_from_the_probe() {
         let probe = |kind, msg: &str| -> Result<()> { Err(crate::Error::new(kind, msg)) };
         use crate::ErrorKind as K;
+        let works = || Ok(());
+        let broken = || Err("criu check failed".to_owned());
         assert!(
-            checkpoint_support(&probe(K::Unimplemented, "no"))
+            checkpoint_support(&probe(K::Unimplemented, "no"), works)
                 .unwrap_err()
                 .starts_with("unimplemented")
         );
-        let crio_off = checkpoint_support(&probe(
-            K::Unknown,
-            "checkpoint/restore support not available",
-        ))
+        let crio_off = checkpoint_support(
+            &probe(K::Unknown, "checkpoint/restore support not available"),
+            works,
+        )
         .unwrap_err();
         assert!(crio_off.contains("checkpoint/restore support not available"));
         // A lookup of the probe ID means the RPC is there; then CRIU decides.
+        assert!(checkpoint_support(&probe(K::NotFound, "no such container"), works).is_ok());
         assert_eq!(
-            checkpoint_support(&probe(K::NotFound, "no such container")).is_ok(),
-            criu_on_path()
+            checkpoint_support(&probe(K::NotFound, "no such container"), broken).unwrap_err(),
+            "criu check failed"
         );
     }
 
