@@ -17,15 +17,32 @@ pub struct KnownLimit {
 }
 
 /// Every known limit.
-pub const KNOWN_LIMITS: &[KnownLimit] = &[KnownLimit {
-    runtime_name: "containerd",
-    version_prefix: "1.6.",
-    check: "image::groups_from_image",
-    reason: "containerd before the fix of containerd#8136 (backported to 1.6 by #8823, after \
-                 1.6.20) looks up the image-defined supplementary groups of uid 0 instead of the \
-                 image's USER when the request sets no run_as_user (the kubelet always sets it, \
-                 so Kubernetes pods do not see this)",
-}];
+pub const KNOWN_LIMITS: &[KnownLimit] = &[
+    KnownLimit {
+        runtime_name: "containerd",
+        version_prefix: "1.6.",
+        check: "image::groups_from_image",
+        reason: "containerd before the fix of containerd#8136 (backported to 1.6 by #8823, after \
+                 1.6.20) looks up the image-defined supplementary groups of uid 0 instead of \
+                 the image's USER when the request sets no run_as_user (the kubelet always \
+                 sets it, so Kubernetes pods do not see this)",
+    },
+    KnownLimit {
+        runtime_name: "containerd",
+        version_prefix: "1.6.",
+        check: "idempotence::stop_removed_pod",
+        reason: "containerd 1.6.20 answers NotFound for StopPodSandbox of a sandbox it no longer \
+                 knows; the CRI requires success, and containerd made it a no-op later \
+                 (containerd#10520, backported to 1.6 by #10531, after 1.6.20)",
+    },
+    KnownLimit {
+        runtime_name: "containerd",
+        version_prefix: "1.6.",
+        check: "idempotence::stop_removed_container",
+        reason: "containerd 1.6.20 answers NotFound for StopContainer of a container it no \
+                 longer knows; the CRI requires success",
+    },
+];
 
 /// The known limit for `check` on the runtime that reported `runtime` ("name version", as
 /// [`crate::Report::runtime`] holds it), if any.
