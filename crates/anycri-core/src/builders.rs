@@ -47,12 +47,17 @@ pub struct PodSandboxConfigBuilder {
 }
 
 impl PodSandboxConfigBuilder {
-    /// A pod named `name` in `namespace`, with a fresh UID and attempt 0.
+    /// A pod named `name` in `namespace`, with a fresh UID and attempt 0, and the pod's name
+    /// as its hostname (as the kubelet sets it, at most 63 characters: runtimes differ on an
+    /// empty one, containerd using the node's name, CRI-O and Docker the sandbox's ID).
     pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
+        let name = name.into();
+        let hostname: String = name.chars().take(63).collect();
         PodSandboxConfigBuilder {
             config: PodSandboxConfig {
+                hostname: hostname.trim_end_matches(['-', '.']).to_owned(),
                 metadata: Some(PodSandboxMetadata {
-                    name: name.into(),
+                    name,
                     uid: new_uid(),
                     namespace: namespace.into(),
                     attempt: 0,
@@ -138,8 +143,12 @@ impl PodSandboxConfigBuilder {
         });
         self
     }
-    /// Use the host's network namespace.
+    /// Use the host's network namespace (and so its hostname: the default hostname is
+    /// cleared, a pod on the host's network has the node's).
     pub fn host_network(mut self, on: bool) -> Self {
+        if on {
+            self.config.hostname.clear();
+        }
         self.namespaces().network = mode(on);
         self
     }
@@ -408,6 +417,12 @@ mod tests {
             ("p", "ns", 2)
         );
         assert!(!m.uid.is_empty());
+        assert_eq!(c.hostname, "", "a host-network pod has the node's hostname");
+        assert_eq!(
+            PodSandboxConfigBuilder::new("p", "ns").build().hostname,
+            "p",
+            "the pod's name, as the kubelet sets it"
+        );
         let ns = c
             .linux
             .unwrap()
