@@ -47,17 +47,12 @@ pub struct PodSandboxConfigBuilder {
 }
 
 impl PodSandboxConfigBuilder {
-    /// A pod named `name` in `namespace`, with a fresh UID and attempt 0, and the pod's name
-    /// as its hostname (as the kubelet sets it, at most 63 characters: runtimes differ on an
-    /// empty one, containerd using the node's name, CRI-O and Docker the sandbox's ID).
+    /// A pod named `name` in `namespace`, with a fresh UID and attempt 0.
     pub fn new(name: impl Into<String>, namespace: impl Into<String>) -> Self {
-        let name = name.into();
-        let hostname: String = name.chars().take(63).collect();
         PodSandboxConfigBuilder {
             config: PodSandboxConfig {
-                hostname: hostname.trim_end_matches(['-', '.']).to_owned(),
                 metadata: Some(PodSandboxMetadata {
-                    name,
+                    name: name.into(),
                     uid: new_uid(),
                     namespace: namespace.into(),
                     attempt: 0,
@@ -143,12 +138,9 @@ impl PodSandboxConfigBuilder {
         });
         self
     }
-    /// Use the host's network namespace (and so its hostname: the default hostname is
-    /// cleared, a pod on the host's network has the node's).
+    /// Use the host's network namespace (and so the node's hostname: the kubelet sends no
+    /// hostname for such a pod, and runc refuses one without a UTS namespace of its own).
     pub fn host_network(mut self, on: bool) -> Self {
-        if on {
-            self.config.hostname.clear();
-        }
         self.namespaces().network = mode(on);
         self
     }
@@ -183,10 +175,34 @@ impl PodSandboxConfigBuilder {
             .cgroup_parent = parent.into();
         self
     }
-    /// The config.
-    pub fn build(self) -> PodSandboxConfig {
+    /// The config. Without an explicit hostname, a pod not on the host's network gets its
+    /// name, as the kubelet sets it.
+    pub fn build(mut self) -> PodSandboxConfig {
+        default_hostname(&mut self.config);
         self.config
     }
+}
+
+/// The kubelet's hostname for a pod that names none: its name (at most 63 characters) unless
+/// it is on the host's network, which has the node's. Runtimes differ on an empty one
+/// (containerd takes the node's name, CRI-O and Docker the sandbox ID).
+pub fn default_hostname(config: &mut PodSandboxConfig) {
+    let host_network = config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.network == NamespaceMode::Node as i32);
+    if host_network || !config.hostname.is_empty() {
+        return;
+    }
+    let name = config
+        .metadata
+        .as_ref()
+        .map(|m| m.name.as_str())
+        .unwrap_or("");
+    let hostname: String = name.chars().take(63).collect();
+    config.hostname = hostname.trim_end_matches(['-', '.']).to_owned();
 }
 
 fn mode(host: bool) -> i32 {

@@ -106,6 +106,14 @@ async fn in_host_ns(t: TestContext, kind: &str, set: fn(&mut NamespaceOption)) -
     set(pod_sc(&mut pod)
         .namespace_options
         .get_or_insert_with(Default::default));
+    // As the kubelet: no hostname for a pod on the host's network.
+    if pod_sc(&mut pod)
+        .namespace_options
+        .as_ref()
+        .is_some_and(|n| n.network == NamespaceMode::Node as i32)
+    {
+        pod.hostname.clear();
+    }
     let mut c = t.container().build();
     set(sc(&mut c)
         .namespace_options
