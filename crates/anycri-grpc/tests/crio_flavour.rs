@@ -11,6 +11,11 @@
 //! unknown container is a 404 with a "can't find the container with id ..." text, Go's
 //! `http.Error` style), and the cmux split in `cmd/crio/main.go`. The same fake, answering
 //! `Version` as containerd, checks that nothing is sent to the info endpoint elsewhere.
+//!
+//! Beside the info endpoint, the fake replays answers recorded from CRI-O 1.36.3 and
+//! cri-dockerd 0.4.3 (built and run by hand; neither is in a package registry) where they
+//! differ from other runtimes, and the tests check that anycri maps them to its one
+//! behaviour (`docs/runtimes.md`).
 
 use std::{
     convert::Infallible,
@@ -22,7 +27,10 @@ use std::{
 
 use anycri_api::{
     prost::Message,
-    v1::{StreamContainersRequest, VersionResponse},
+    v1::{
+        ContainerStatusRequest, ExecRequest, ExecResponse, ExecSyncRequest, ExecSyncResponse,
+        StreamContainersRequest, VersionResponse,
+    },
 };
 use anycri_core::{ErrorKind, RuntimeFlavour, RuntimeService};
 use anycri_grpc::GrpcRuntime;
@@ -158,15 +166,52 @@ async fn route(
     }
     // Read the request to its end, as a gRPC server does, before answering.
     let _ = req.into_body().collect().await;
-    Ok(match path.as_str() {
-        "/runtime.v1.RuntimeService/Version" => grpc_ok(&VersionResponse {
+    const RS: &str = "/runtime.v1.RuntimeService/";
+    let rpc = path.strip_prefix(RS).unwrap_or(&path);
+    Ok(match (runtime_name, rpc) {
+        (_, "Version") => grpc_ok(&VersionResponse {
             version: "0.1.0".into(),
             runtime_name: runtime_name.into(),
             runtime_version: "1.31.0".into(),
             runtime_api_version: "v1".into(),
         }),
+        // CRI-O 1.36.3 (conmon 2.1.6) when an ExecSync outlives its timeout: no error, exit
+        // code -1 and conmon's text on stderr.
+        ("cri-o", "ExecSync") => grpc_ok(&ExecSyncResponse {
+            stdout: Vec::new(),
+            stderr: b"command timed out".to_vec(),
+            exit_code: -1,
+        }),
+        // CRI-O with enable_pod_events = false: GetContainerEvents returns at once, so the
+        // stream ends with OK and no event.
+        ("cri-o", "GetContainerEvents") => grpc_end_of_stream(),
+        // CRI-O with enable_criu_support = false (server/container_checkpoint.go: a plain Go
+        // error, so gRPC's Unknown).
+        ("cri-o", "CheckpointContainer") => {
+            grpc_status(2, "checkpoint/restore support not available")
+        }
+        // cri-dockerd 0.4.3: streaming URLs without a scheme, a missing container as Unknown
+        // with Docker's text.
+        ("docker", "Exec") => grpc_ok(&ExecResponse {
+            url: "//127.0.0.1:10011/cri/exec/Aq3xYtQk".into(),
+        }),
+        ("docker", "ContainerStatus") => grpc_status(
+            2,
+            "Error response from daemon: No such container: 0123456789ab",
+        ),
         _ => grpc_status(12, "unknown method for service runtime.v1.RuntimeService"),
     })
+}
+
+/// A server stream that ends at once: no message, `grpc-status: 0` in the trailers-only
+/// headers.
+fn grpc_end_of_stream() -> Response<Body> {
+    let mut response = grpc_response(Empty::new().boxed());
+    response.headers_mut().insert(
+        HeaderName::from_static("grpc-status"),
+        HeaderValue::from_static("0"),
+    );
+    response
 }
 
 /// CRI-O's HTTP/1.1 info mux.
@@ -437,4 +482,65 @@ async fn info_endpoint_is_crio_only() {
 
     assert_eq!(fake.seen.info.load(Ordering::SeqCst), 0);
     assert_eq!(fake.seen.http.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn crio_exec_sync_timeout_is_deadline_exceeded() {
+    let fake = start("cri-o");
+    let rt = connect(&fake).await;
+    let err = rt
+        .exec_sync(ExecSyncRequest {
+            container_id: KNOWN_CONTAINER.into(),
+            cmd: vec!["sleep".into(), "60".into()],
+            timeout: 1,
+        })
+        .await
+        .expect_err("a timed-out ExecSync is an error through anycri");
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
+}
+
+#[tokio::test]
+async fn crio_capabilities_say_what_is_turned_off() {
+    let fake = start("cri-o");
+    let rt = connect(&fake).await;
+    let info = anycri_core::discover(&rt).await.expect("discover");
+    assert!(!info.capabilities.container_events);
+    assert!(
+        info.capability_reasons["container_events"].contains("enable_pod_events"),
+        "{:?}",
+        info.capability_reasons
+    );
+    assert!(!info.capabilities.checkpoint_container);
+    assert!(
+        info.capability_reasons["checkpoint_container"]
+            .contains("checkpoint/restore support not available"),
+        "{:?}",
+        info.capability_reasons
+    );
+}
+
+#[tokio::test]
+async fn cri_dockerd_urls_get_a_scheme_and_missing_containers_are_not_found() {
+    let fake = start("docker");
+    let rt = connect(&fake).await;
+    assert_eq!(rt.flavour(), Some(RuntimeFlavour::CriDockerd));
+    let exec = rt
+        .exec(ExecRequest {
+            container_id: KNOWN_CONTAINER.into(),
+            cmd: vec!["true".into()],
+            stdout: true,
+            ..Default::default()
+        })
+        .await
+        .expect("exec");
+    assert_eq!(exec.url, "http://127.0.0.1:10011/cri/exec/Aq3xYtQk");
+    let err = rt
+        .container_status(ContainerStatusRequest {
+            container_id: "0123456789ab".into(),
+            verbose: false,
+        })
+        .await
+        .expect_err("a missing container");
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.message().contains("No such container"), "{err}");
 }
