@@ -357,6 +357,18 @@ impl DockerRuntime {
                 security_opt.push("apparmor=unconfined".into());
             }
         }
+        // Docker expands an added "ALL" to every capability it knows, which runc cannot grant
+        // where the bounding set is smaller (critest's "adding ALL capabilities"): drop
+        // what the host lacks, as containerd grants "ALL" as the capabilities it holds.
+        if !self.inner.host.full_bounding_set
+            && cap_add.iter().any(|c| c.eq_ignore_ascii_case("ALL"))
+        {
+            for missing in &self.inner.host.missing_docker_caps {
+                if !cap_drop.iter().any(|d| d.eq_ignore_ascii_case(missing)) {
+                    cap_drop.push(missing.clone());
+                }
+            }
+        }
         let oom_score_adj = match res.oom_score_adj {
             0 => None,
             n if n < 0 && !self.inner.host.negative_oom_score_adj => {

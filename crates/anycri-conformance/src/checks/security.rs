@@ -38,6 +38,10 @@ pub(crate) fn checks() -> Vec<Check> {
             .critest("[k8s.io] Security Context bucket runtime should support Privileged is false").needs(&p),
         check!("security::capabilities::add", "an added capability (NET_ADMIN) is in the effective set", cap_add)
             .critest("[k8s.io] Security Context bucket runtime should support adding capability").needs(&p),
+        check!("security::capabilities::add_all", "adding ALL gives the container what the host can grant: it starts, with a non-empty bounding set", cap_add_all)
+            .critest("[k8s.io] Security Context bucket runtime should support adding ALL capabilities").needs(&p),
+        check!("security::capabilities::drop_all", "dropping ALL leaves the container an empty bounding set", cap_drop_all)
+            .critest("[k8s.io] Security Context bucket runtime should support dropping ALL capabilities").needs(&p),
         check!("security::capabilities::drop", "a dropped capability (CHOWN) is not in the effective set, and chown fails", cap_drop)
             .critest("[k8s.io] Security Context bucket runtime should support dropping capability").needs(&p),
         check!("security::no_new_privs", "no_new_privs sets the process's NoNewPrivs flag", no_new_privs)
@@ -315,12 +319,36 @@ async fn unprivileged(t: TestContext) -> CheckResult {
 }
 
 async fn cap_eff(t: &TestContext, id: &str) -> Result<u64, Failure> {
+    cap_set(t, id, "CapEff").await
+}
+
+/// A capability set (`CapEff`, `CapBnd`, ...) of the process of an exec in the container.
+async fn cap_set(t: &TestContext, id: &str, set: &str) -> Result<u64, Failure> {
     let status = t.sh(id, "cat /proc/self/status").await?;
     let hex = status
         .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .ok_or_else(|| Failure::Fail("no CapEff in /proc/self/status".into()))?;
-    u64::from_str_radix(hex.trim(), 16).map_err(|e| Failure::Fail(format!("CapEff {hex:?}: {e}")))
+        .find_map(|l| l.strip_prefix(set)?.strip_prefix(':'))
+        .ok_or_else(|| Failure::Fail(format!("no {set} in /proc/self/status")))?;
+    u64::from_str_radix(hex.trim(), 16).map_err(|e| Failure::Fail(format!("{set} {hex:?}: {e}")))
+}
+
+async fn cap_add_all(t: TestContext) -> CheckResult {
+    let r = t.run(t.pod().build(), with_caps(&t, &["ALL"], &[])).await?;
+    ensure!(
+        cap_set(&t, &r.container, "CapBnd").await? != 0,
+        "the bounding set is empty although ALL was added"
+    );
+    Ok(())
+}
+
+async fn cap_drop_all(t: TestContext) -> CheckResult {
+    let r = t.run(t.pod().build(), with_caps(&t, &[], &["ALL"])).await?;
+    ensure_eq!(
+        cap_set(&t, &r.container, "CapBnd").await?,
+        0,
+        "the bounding set after dropping ALL"
+    );
+    Ok(())
 }
 
 fn with_caps(t: &TestContext, add: &[&str], drop: &[&str]) -> ContainerConfig {
