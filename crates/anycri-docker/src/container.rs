@@ -332,7 +332,11 @@ impl DockerRuntime {
         if sc.no_new_privs {
             security_opt.push("no-new-privileges".to_owned());
         }
-        if let Some(s) = seccomp_opt(sc.seccomp.as_ref(), &legacy_seccomp)? {
+        // A privileged container runs without seccomp whatever profile it names, as in
+        // containerd and CRI-O (critest checks it); Docker would apply a named profile.
+        if sc.privileged {
+            security_opt.push("seccomp=unconfined".into());
+        } else if let Some(s) = seccomp_opt(sc.seccomp.as_ref(), &legacy_seccomp)? {
             security_opt.push(s);
         }
         if let Some(a) = self.apparmor_opt(sc.apparmor.as_ref(), &legacy_apparmor) {
@@ -352,15 +356,16 @@ impl DockerRuntime {
             privileged = false;
             cap_add = vec!["ALL".to_owned()];
             cap_drop = self.inner.host.missing_docker_caps.clone();
-            security_opt.push("seccomp=unconfined".into());
             if self.inner.host.apparmor {
                 security_opt.push("apparmor=unconfined".into());
             }
         }
-        // Docker expands an added "ALL" to every capability it knows, which runc cannot grant
-        // where the bounding set is smaller (critest's "adding ALL capabilities"): drop
+        // Docker 20.10 expands an added "ALL" to every capability it knows, which runc cannot
+        // grant where the bounding set is smaller (critest's "adding ALL capabilities"): drop
         // what the host lacks, as containerd grants "ALL" as the capabilities it holds.
+        // Docker 23 and later expand it to the host's, and refuse to drop what it lacks.
         if !self.inner.host.full_bounding_set
+            && !self.privileged_fits_host()
             && cap_add.iter().any(|c| c.eq_ignore_ascii_case("ALL"))
         {
             for missing in &self.inner.host.missing_docker_caps {

@@ -55,6 +55,9 @@ pub(crate) fn checks() -> Vec<Check> {
         check!("security::seccomp::nil_is_unconfined", "a container without a seccomp profile runs unconfined (the kubelet asks for RuntimeDefault explicitly)", seccomp_nil)
             .critest("[k8s.io] Security Context SeccompProfilePath should support nil profile, which is unconfined")
             .needs(&[Need::Processes, Need::Seccomp]),
+        check!("security::seccomp::privileged_ignores_profile", "a privileged container runs without seccomp, even with a Localhost profile that would block sethostname", seccomp_privileged)
+            .critest("[k8s.io] Security Context SeccompProfilePath runtime should ignore a seccomp profile that blocks setting hostname when privileged")
+            .needs(&[Need::Processes, Need::Seccomp]),
         check!("security::seccomp::localhost", "a Localhost seccomp profile from a host file blocks the syscalls it denies", seccomp_localhost)
             .critest("[k8s.io] Security Context SeccompProfilePath should support seccomp localhost profile on the container")
             .needs(&[Need::Processes, Need::Seccomp]),
@@ -486,6 +489,27 @@ async fn seccomp_localhost(t: TestContext) -> CheckResult {
         "2",
         "Seccomp mode"
     );
+    Ok(())
+}
+
+async fn seccomp_privileged(t: TestContext) -> CheckResult {
+    let dir = t.host_dir()?;
+    let profile = dir.join("deny-sethostname.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["sethostname"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .map_err(|e| Failure::Fail(format!("writing the profile: {e}")))?;
+    let mut c = with_seccomp(
+        &t,
+        SecurityProfile {
+            profile_type: security_profile::ProfileType::Localhost as i32,
+            localhost_ref: profile.to_string_lossy().into_owned(),
+        },
+    );
+    sc(&mut c).privileged = true;
+    let r = t.run(privileged_pod(&t), c).await?;
+    t.sh(&r.container, "hostname anycri-renamed").await?;
     Ok(())
 }
 
