@@ -42,6 +42,14 @@ pub const KNOWN_LIMITS: &[KnownLimit] = &[
         reason: "containerd 1.6.20 answers NotFound for StopContainer of a container it no \
                  longer knows; the CRI requires success",
     },
+    KnownLimit {
+        runtime_name: "cri-o",
+        version_prefix: "1.36.",
+        check: "stats::pod_sandbox",
+        reason: "CRI-O 1.36.3 reports only network statistics for a pod in PodSandboxStats on a \
+                 cgroup v1 host with the cgroupfs manager (no CPU, no memory; crictl statsp \
+                 shows the same)",
+    },
 ];
 
 /// The known limit for `check` on the runtime that reported `runtime` ("name version", as
