@@ -50,6 +50,91 @@ pub const KNOWN_LIMITS: &[KnownLimit] = &[
                  cgroup v1 host with the cgroupfs manager (no CPU, no memory; crictl statsp \
                  shows the same)",
     },
+    // cri-dockerd (Version.runtime_name "docker"; its runtime_version is Docker's).
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "container::exec_sync::timeout_kills_process",
+        reason: "cri-dockerd 0.4.3 returns from a timed-out ExecSync but leaves the exec's process running (Docker has no exec kill; dockershim had the same limit)",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "container::logs::cri_format",
+        reason: "cri-dockerd 0.4.3 leaves Docker's json-file log (a symlink) at the container's log path instead of a CRI-format log; anycri's log readers read it, as the kubelet's does",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "container::logs::reopen",
+        reason: "cri-dockerd 0.4.3 answers ReopenContainerLog with \"docker does not support reopening container log files\"",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "stats::container",
+        reason: "cri-dockerd 0.4.3 reports no writable_layer in ContainerStats",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "idempotence::remove_container_twice",
+        reason: "cri-dockerd 0.4.3 answers a second RemoveContainer with an error (Docker's \"No such container\") where the CRI requires success",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "idempotence::stop_removed_container",
+        reason: "cri-dockerd 0.4.3 answers StopContainer of a removed container with an error (Docker's \"No such container\") where the CRI requires success",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "idempotence::stop_pod_twice",
+        reason: "cri-dockerd 0.4.3 stops a pod's sandbox but leaves the pod's containers running when the kubelet has not stopped them first (the CRI: StopPodSandbox forcibly terminates them)",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "image::pull_by_tag_and_remove",
+        reason: "on Docker 28 (containerd image store) cri-dockerd 0.4.3 still finds an image right after RemoveImage",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "image::pull_by_digest",
+        reason: "on Docker 28 (containerd image store) cri-dockerd 0.4.3 still finds an image right after RemoveImage by digest",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "image::id_consistent_across_apis",
+        reason: "cri-dockerd 0.4.3 reports ContainerStatus.image_ref as `docker-pullable://<repo>@<digest>` (dockershim's form), neither the image ID nor a digest reference",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "image::list_counts",
+        reason: "on Docker 28 (containerd image store) cri-dockerd 0.4.3 still lists an image after RemoveImage",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "image::distinct_images_listed",
+        reason: "on Docker 28 (containerd image store) cri-dockerd 0.4.3 still lists images after RemoveImage",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "image::concurrent_removes",
+        reason: "on Docker 28 (containerd image store) an image survives cri-dockerd 0.4.3's concurrent RemoveImage calls",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
+        check: "security::seccomp::privileged_ignores_profile",
+        reason: "cri-dockerd 0.4.3 passes a privileged container's seccomp profile to Docker, which applies it (containerd and CRI-O run privileged containers without seccomp)",
+    },
 ];
 
 /// The known limit for `check` on the runtime that reported `runtime` ("name version", as
