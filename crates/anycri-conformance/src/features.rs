@@ -42,6 +42,8 @@ pub enum Need {
     Seccomp,
     /// The runtime's default handler supports user namespaces.
     UserNamespaces,
+    /// The runtime's default handler supports recursive read-only mounts.
+    RecursiveReadOnlyMounts,
     /// A test image of this kind is configured.
     Image(ImageKind),
     /// The runtime pulls the registry's images, so that several tags of one manifest are one
@@ -154,6 +156,14 @@ impl Features {
                         || r.handlers.iter().any(|h| h.user_namespaces)
                 }),
                 "the runtime reports no handler with user namespace support",
+            ),
+            Need::RecursiveReadOnlyMounts => no(
+                self.runtime.as_ref().is_some_and(|r| {
+                    r.handlers
+                        .iter()
+                        .any(|h| h.name.is_empty() && h.recursive_read_only_mounts)
+                }),
+                "the runtime's default handler does not report recursive read-only mounts",
             ),
             Need::Image(kind) => crate::images::image(&self.images, kind).is_none().then(|| {
                 format!(

@@ -322,7 +322,9 @@ async fn events_support(runtime: &dyn RuntimeService) -> std::result::Result<(),
     let mut stream =
         match tokio::time::timeout(wait, runtime.get_container_events(GetEventsRequest {})).await {
             Err(_) => return Ok(()),
-            Ok(Err(e)) if e.is_unimplemented() => return Err(format!("unimplemented: {e}")),
+            Ok(Err(e)) if e.is_unimplemented() => {
+                return Err(format!("unimplemented: {}", e.message()));
+            }
             Ok(Err(_)) => return Ok(()),
             Ok(Ok(stream)) => stream,
         };
@@ -330,7 +332,7 @@ async fn events_support(runtime: &dyn RuntimeService) -> std::result::Result<(),
         Ok(None) => Err("the runtime ends the event stream at once, with no event \
                          (CRI-O: enable_pod_events is off)"
             .into()),
-        Ok(Some(Err(e))) if e.is_unimplemented() => Err(format!("unimplemented: {e}")),
+        Ok(Some(Err(e))) if e.is_unimplemented() => Err(format!("unimplemented: {}", e.message())),
         _ => Ok(()),
     }
 }
@@ -345,7 +347,7 @@ fn checkpoint_support<T>(
     criu: impl FnOnce() -> std::result::Result<(), String>,
 ) -> std::result::Result<(), String> {
     match probe {
-        Err(e) if e.is_unimplemented() => Err(format!("unimplemented: {e}")),
+        Err(e) if e.is_unimplemented() => Err(format!("unimplemented: {}", e.message())),
         Err(e)
             if !matches!(
                 e.kind(),

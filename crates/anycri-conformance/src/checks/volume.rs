@@ -1,5 +1,7 @@
-//! Volumes: host-path bind mounts (read-write, read-only, through a symlink) and mount
-//! propagation (private, host-to-container, bidirectional), checked from both sides.
+//! Volumes: host-path bind mounts (read-write, read-only, through a symlink), read-only
+//! recursion (a mount beneath a read-only mount stays writable unless the mount asks for
+//! recursive read-only) and mount propagation (private, host-to-container, bidirectional),
+//! checked from both sides.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,15 @@ pub(crate) fn checks() -> Vec<Check> {
             .needs(&[Need::Processes]),
         check!("volume::readonly", "a read-only mount refuses writes", readonly)
             .needs(&[Need::Processes]),
+        check!("volume::readonly_non_recursive", "a read-only mount is not recursive unless asked: a mount beneath it stays writable", readonly_non_recursive)
+            .critest("[k8s.io] Container Mount Readonly runtime should support readonly mounts should support non-recursive readonly mounts")
+            .needs(&[Need::Processes]),
+        check!("volume::readonly_recursive", "a recursive read-only mount makes the mounts beneath it read-only too", readonly_recursive)
+            .critest("[k8s.io] Container Mount Readonly runtime should support readonly mounts should support recursive readonly mounts")
+            .needs(&[Need::Processes, Need::RecursiveReadOnlyMounts]),
+        check!("volume::readonly_recursive_needs_readonly_and_private", "recursive_read_only without readonly, or with a propagation other than private, is refused (api.proto: it needs readonly=true and PRIVATE propagation)", readonly_recursive_refused)
+            .critest("[k8s.io] Container Mount Readonly runtime should support readonly mounts should reject a recursive readonly mount with ReadOnly: false")
+            .needs(&[Need::RecursiveReadOnlyMounts]),
         check!("volume::propagation::private", "with private propagation, a mount made on the host after start is not seen in the container", propagation_private)
             .critest("[k8s.io] Container Mount Propagation runtime should support mount propagation mount with 'rprivate' should not support propagation")
             .needs(&[Need::Processes]),
@@ -81,6 +92,81 @@ async fn readonly(t: TestContext) -> CheckResult {
     let out = t.exec(&r.container, &["touch", "/vol/x"]).await?;
     ensure!(!out.success(), "writing to a read-only mount succeeded");
     ensure!(!dir.join("x").exists(), "the file appeared on the host");
+    Ok(())
+}
+
+/// A container with `dir` mounted read-only at /vol (`recursive` as asked), where `dir/sub`
+/// is a tmpfs mounted on the host before the container starts.
+async fn readonly_over_submount(t: &TestContext, recursive: bool) -> Result<Running, Failure> {
+    let dir = t.host_dir()?;
+    mount_tmpfs_on_host(t, &dir.join("sub"))?;
+    let mut config = t.container().build();
+    config.mounts.push(Mount {
+        host_path: dir.to_string_lossy().into_owned(),
+        container_path: "/vol".into(),
+        readonly: true,
+        recursive_read_only: recursive,
+        ..Default::default()
+    });
+    t.run(t.pod().build(), config).await
+}
+
+async fn readonly_non_recursive(t: TestContext) -> CheckResult {
+    let r = readonly_over_submount(&t, false).await?;
+    let out = t.exec(&r.container, &["touch", "/vol/sub/x"]).await?;
+    ensure!(
+        out.success(),
+        "writing to a mount beneath a non-recursive read-only mount failed: {}",
+        out.stderr_str().trim()
+    );
+    Ok(())
+}
+
+async fn readonly_recursive(t: TestContext) -> CheckResult {
+    let r = readonly_over_submount(&t, true).await?;
+    let out = t.exec(&r.container, &["touch", "/vol/sub/x"]).await?;
+    ensure!(
+        !out.success(),
+        "writing to a mount beneath a recursive read-only mount succeeded"
+    );
+    Ok(())
+}
+
+async fn readonly_recursive_refused(t: TestContext) -> CheckResult {
+    let pod = t.pod().build();
+    let pod_id = t.run_pod(&pod).await?;
+    let dir = t.host_dir()?;
+    let bad = [
+        (
+            "readonly false",
+            false,
+            MountPropagation::PropagationPrivate,
+        ),
+        (
+            "host-to-container propagation",
+            true,
+            MountPropagation::PropagationHostToContainer,
+        ),
+        (
+            "bidirectional propagation",
+            true,
+            MountPropagation::PropagationBidirectional,
+        ),
+    ];
+    for (what, readonly, propagation) in bad {
+        let mut config = t.container().build();
+        config.mounts.push(Mount {
+            host_path: dir.to_string_lossy().into_owned(),
+            container_path: "/vol".into(),
+            readonly,
+            recursive_read_only: true,
+            propagation: propagation as i32,
+            ..Default::default()
+        });
+        if let Ok(created) = t.rt().create_container_in(&pod_id, &pod, config).await {
+            fail!("CreateContainer accepted recursive_read_only with {what} (container {created})");
+        }
+    }
     Ok(())
 }
 
