@@ -875,7 +875,7 @@ impl DockerRuntime {
         let plain = RemoveImageOptionsBuilder::new().force(false).build();
         let e = match self.docker().remove_image(id, Some(plain), None).await {
             Ok(_) => return Ok(()),
-            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) if is_gone(&e) => return Ok(self.await_gone(id).await),
             Err(e) if needs_force(&e) => e,
             Err(e) => return Err(remove_error(reference, e)),
         };
@@ -893,8 +893,22 @@ impl DockerRuntime {
         let forced = RemoveImageOptionsBuilder::new().force(true).build();
         match self.docker().remove_image(id, Some(forced), None).await {
             Ok(_) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) if is_gone(&e) => Ok(self.await_gone(id).await),
             Err(e) => Err(remove_error(reference, e)),
+        }
+    }
+
+    /// Another call's removal of image `id` won the race, and Docker may still be deleting
+    /// it: wait (5 s at most) until Docker no longer finds it, so that when RemoveImage
+    /// returns the image is gone, as the CRI's callers expect (critest removes one image
+    /// five times at once and checks ImageStatus right after each).
+    async fn await_gone(&self, id: &str) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while tokio::time::Instant::now() < deadline {
+            match self.docker().inspect_image(id).await {
+                Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+                Err(_) => return,
+            }
         }
     }
 
