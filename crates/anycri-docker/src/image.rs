@@ -875,7 +875,10 @@ impl DockerRuntime {
         let plain = RemoveImageOptionsBuilder::new().force(false).build();
         let e = match self.docker().remove_image(id, Some(plain), None).await {
             Ok(_) => return Ok(()),
-            Err(e) if is_gone(&e) => return Ok(self.await_gone(id).await),
+            Err(e) if is_gone(&e) => {
+                self.await_gone(id).await;
+                return Ok(());
+            }
             Err(e) if needs_force(&e) => e,
             Err(e) => return Err(remove_error(reference, e)),
         };
@@ -893,7 +896,10 @@ impl DockerRuntime {
         let forced = RemoveImageOptionsBuilder::new().force(true).build();
         match self.docker().remove_image(id, Some(forced), None).await {
             Ok(_) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(self.await_gone(id).await),
+            Err(e) if is_gone(&e) => {
+                self.await_gone(id).await;
+                Ok(())
+            }
             Err(e) => Err(remove_error(reference, e)),
         }
     }
