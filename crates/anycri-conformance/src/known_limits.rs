@@ -132,6 +132,12 @@ pub const KNOWN_LIMITS: &[KnownLimit] = &[
     KnownLimit {
         runtime_name: "docker",
         version_prefix: "",
+        check: "volume::readonly_non_recursive",
+        reason: "cri-dockerd 0.4.3 passes read-only mounts as `ro` binds, which Docker 25 and later make recursive: a mount beneath one is read-only too",
+    },
+    KnownLimit {
+        runtime_name: "docker",
+        version_prefix: "",
         check: "security::seccomp::privileged_ignores_profile",
         reason: "cri-dockerd 0.4.3 passes a privileged container's seccomp profile to Docker, which applies it (containerd and CRI-O run privileged containers without seccomp)",
     },
