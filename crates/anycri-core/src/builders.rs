@@ -183,17 +183,21 @@ impl PodSandboxConfigBuilder {
     }
 }
 
-/// The kubelet's hostname for a pod that names none: its name (at most 63 characters) unless
-/// it is on the host's network, which has the node's. Runtimes differ on an empty one
-/// (containerd takes the node's name, CRI-O and Docker the sandbox ID).
-pub fn default_hostname(config: &mut PodSandboxConfig) {
-    let host_network = config
+/// Whether the pod is on the host's network (its network namespace mode is `NODE`).
+pub fn is_host_network(config: &PodSandboxConfig) -> bool {
+    config
         .linux
         .as_ref()
         .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.as_ref())
-        .is_some_and(|n| n.network == NamespaceMode::Node as i32);
-    if host_network || !config.hostname.is_empty() {
+        .is_some_and(|n| n.network == NamespaceMode::Node as i32)
+}
+
+/// The kubelet's hostname for a pod that names none: its name (at most 63 characters) unless
+/// it is on the host's network, which has the node's. Runtimes differ on an empty one
+/// (containerd takes the node's name, CRI-O and Docker the sandbox ID).
+pub fn default_hostname(config: &mut PodSandboxConfig) {
+    if is_host_network(config) || !config.hostname.is_empty() {
         return;
     }
     let name = config

@@ -516,13 +516,7 @@ impl RuntimeService for FakeRuntime {
         let id = new_id(&meta.uid);
         state.next_ip += 1;
         let n = state.next_ip;
-        let host_network = config
-            .linux
-            .as_ref()
-            .and_then(|l| l.security_context.as_ref())
-            .and_then(|s| s.namespace_options.as_ref())
-            .is_some_and(|n| n.network == NamespaceMode::Node as i32);
-        let ip = if host_network {
+        let ip = if anycri_core::builders::is_host_network(&config) {
             String::new()
         } else {
             format!("10.88.{}.{}", (n >> 8) & 0xff, n & 0xff)

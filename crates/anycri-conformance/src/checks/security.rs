@@ -114,11 +114,7 @@ async fn in_host_ns(t: TestContext, kind: &str, set: fn(&mut NamespaceOption)) -
         .namespace_options
         .get_or_insert_with(Default::default));
     // As the kubelet: no hostname for a pod on the host's network.
-    if pod_sc(&mut pod)
-        .namespace_options
-        .as_ref()
-        .is_some_and(|n| n.network == NamespaceMode::Node as i32)
-    {
+    if anycri::builders::is_host_network(&pod) {
         pod.hostname.clear();
     }
     let mut c = t.container().build();
