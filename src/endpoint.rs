@@ -1,5 +1,5 @@
 //! Endpoint URIs and connecting: `unix:///path` (CRI over a socket), `fake://` (the
-//! in-memory runtime) and `docker:///path` (the in-process Docker shim, not built yet), plus
+//! in-memory runtime) and `docker:///path` (the in-process Docker shim, `anycri-docker`), plus
 //! auto-detection in crictl's order.
 
 use std::{sync::Arc, time::Duration};

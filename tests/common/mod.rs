@@ -1,5 +1,5 @@
 //! Shared live checks: the same async checks run against every backend (containerd through
-//! `GrpcRuntime`, the fake; later the Docker shim). A target is found from the environment
+//! `GrpcRuntime`, the Docker shim in-process and served, the fake). A target is found from the environment
 //! the project's `scripts/runtime-env` prints; without it a live test skips with a printed
 //! reason, or fails when `ANYCRI_REQUIRE_LIVE=1` (CI).
 
