@@ -53,6 +53,25 @@ fn inspect_state(inspect: &ContainerInspectResponse) -> ContainerState {
     }
 }
 
+/// A process's real uid, gid and supplementary groups from its `/proc/<pid>/status` text.
+fn process_user(status: &str) -> Option<LinuxContainerUser> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::split_whitespace)
+    };
+    let first = |name: &str| field(name)?.next()?.parse::<i64>().ok();
+    let mut supplemental_groups: Vec<i64> =
+        field("Groups")?.filter_map(|g| g.parse().ok()).collect();
+    supplemental_groups.sort_unstable();
+    Some(LinuxContainerUser {
+        uid: first("Uid")?,
+        gid: first("Gid")?,
+        supplemental_groups,
+    })
+}
+
 /// `uid[:gid]` or `name[:gid]` for Docker's `User`. A group without a user is refused, as
 /// the kubelet's validation and containerd refuse it (critest checks it).
 fn docker_user(sc: &LinuxContainerSecurityContext) -> Result<Option<String>> {
@@ -843,6 +862,17 @@ impl DockerRuntime {
                 .to_string(),
             );
         }
+        // The identity of the container's first process, from the host's /proc while it runs
+        // (the shim and Docker share the host).
+        let user = match ds.pid {
+            Some(pid) if pid > 0 && state == ContainerState::ContainerRunning => {
+                tokio::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .await
+                    .ok()
+                    .and_then(|text| process_user(&text))
+            }
+            _ => None,
+        };
         let started_at = ds.started_at.as_deref().map(rfc3339_nanos).unwrap_or(0);
         let finished_at = if state == ContainerState::ContainerExited {
             ds.finished_at.as_deref().map(rfc3339_nanos).unwrap_or(0)
@@ -874,6 +904,7 @@ impl DockerRuntime {
                     .unwrap_or_default(),
                 resources: Some(resources),
                 image_id,
+                user: user.map(|linux| ContainerUser { linux: Some(linux) }),
                 ..Default::default()
             }),
             info,
@@ -958,6 +989,17 @@ mod tests {
         assert_eq!(exit_time(1_000, 2_000), 2_000);
         assert_eq!(exit_time(1_000, 0), 0);
         assert_eq!(exit_time(0, 0), 0);
+    }
+
+    #[test]
+    fn process_identity_from_proc_status() {
+        let status = "Name:\tsleep\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\nGroups:\t50000 1000 1234 \n";
+        let user = process_user(status).unwrap();
+        assert_eq!((user.uid, user.gid), (1000, 1000));
+        assert_eq!(user.supplemental_groups, vec![1000, 1234, 50000]);
+        let none = "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n";
+        assert!(process_user(none).unwrap().supplemental_groups.is_empty());
+        assert_eq!(process_user("Name:\tx\n"), None);
     }
 
     #[test]

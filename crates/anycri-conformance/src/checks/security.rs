@@ -30,6 +30,8 @@ pub(crate) fn checks() -> Vec<Check> {
             .critest("[k8s.io] Security Context bucket runtime should support RunAsUserName").needs(&p),
         check!("security::supplemental_groups", "supplemental groups are added to the process", supplemental_groups)
             .critest("[k8s.io] Security Context bucket runtime should support SupplementalGroups").needs(&p),
+        check!("security::status_user", "ContainerStatus.user reports the first process's uid, gid and supplementary groups (skipped where the runtime reports no user: the field is optional before CRI 1.31)", status_user)
+            .needs(&p),
         check!("security::readonly_rootfs", "a read-only root filesystem refuses writes", readonly_rootfs)
             .critest("[k8s.io] Security Context bucket runtime should support that ReadOnlyRootfs is true").needs(&p),
         check!("security::privileged", "a privileged container may mount a filesystem", privileged)
@@ -270,6 +272,27 @@ async fn supplemental_groups(t: TestContext) -> CheckResult {
             "group {g} missing from {out:?}"
         );
     }
+    Ok(())
+}
+
+async fn status_user(t: TestContext) -> CheckResult {
+    let mut c = t.container().run_as_user(1234).run_as_group(5678).build();
+    sc(&mut c).supplemental_groups = vec![4321];
+    let r = t.run(t.pod().build(), c).await?;
+    let status = t
+        .wait_state(&r.container, ContainerState::ContainerRunning)
+        .await?;
+    let Some(user) = status.user.and_then(|u| u.linux) else {
+        return Err(Failure::Skip(
+            "the runtime reports no ContainerStatus.user".into(),
+        ));
+    };
+    ensure_eq!((user.uid, user.gid), (1234, 5678), "uid and gid");
+    ensure!(
+        user.supplemental_groups.contains(&4321),
+        "supplemental group 4321 missing from {:?}",
+        user.supplemental_groups
+    );
     Ok(())
 }
 
