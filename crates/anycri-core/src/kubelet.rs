@@ -77,6 +77,17 @@ pub fn prepare_container(
     }
 }
 
+/// A streaming URL (Exec/Attach/PortForward's answer) as the kubelet reads it: a
+/// scheme-less `//host:port/path`, which cri-dockerd returns, means `http://host:port/path`;
+/// anything else is kept as it is.
+pub fn streaming_url(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.starts_with("//") {
+        format!("http:{url}").into()
+    } else {
+        url.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +125,17 @@ mod tests {
         prepare_pod_sandbox(&pod).unwrap();
         prepare_container(Some(&pod), &mut c).unwrap();
         assert_eq!(c.image.unwrap().user_specified_image, "x:1");
+    }
+
+    #[test]
+    fn scheme_less_streaming_urls_are_http() {
+        assert_eq!(
+            streaming_url("//127.0.0.1:10010/cri/exec/Xy"),
+            "http://127.0.0.1:10010/cri/exec/Xy"
+        );
+        for kept in ["http://h:1/x", "https://h/x", "ws://h:1/x", ""] {
+            assert_eq!(streaming_url(kept), kept);
+        }
     }
 
     #[test]

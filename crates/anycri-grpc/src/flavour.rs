@@ -49,13 +49,11 @@ pub(crate) fn exec_sync(
     Ok(response)
 }
 
-/// A streaming URL as an absolute URL: a scheme-less `//host:port/path` gets `http:`, as the
-/// kubelet's `url.Parse` + default scheme does; anything else is kept as it is.
+/// A streaming URL as an absolute URL (see [`anycri_core::kubelet::streaming_url`]).
 pub(crate) fn streaming_url(url: String) -> String {
-    if url.starts_with("//") {
-        format!("http:{url}")
-    } else {
-        url
+    match anycri_core::kubelet::streaming_url(&url) {
+        std::borrow::Cow::Owned(absolute) => absolute,
+        std::borrow::Cow::Borrowed(_) => url,
     }
 }
 
@@ -110,8 +108,6 @@ mod tests {
             streaming_url("//127.0.0.1:10010/cri/exec/abc".into()),
             "http://127.0.0.1:10010/cri/exec/abc"
         );
-        for kept in ["http://127.0.0.1:1/exec/x", "https://h/x", ""] {
-            assert_eq!(streaming_url(kept.into()), kept);
-        }
+        assert_eq!(streaming_url("http://h:1/x".into()), "http://h:1/x");
     }
 }

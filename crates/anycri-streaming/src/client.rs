@@ -250,15 +250,8 @@ async fn send_resize(tx: &mpsc::Sender<Frame>, width: u16, height: u16) -> Resul
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// A streaming URL as the kubelet reads it: a scheme-less `//host:port/path` (what
-/// cri-dockerd returns) means `http://host:port/path`.
-pub(crate) fn with_scheme(url: &str) -> std::borrow::Cow<'_, str> {
-    if url.starts_with("//") {
-        format!("http:{url}").into()
-    } else {
-        url.into()
-    }
-}
+/// A streaming URL as the kubelet reads it (a scheme-less one, cri-dockerd's, is `http:`).
+pub(crate) use anycri_core::kubelet::streaming_url as with_scheme;
 
 /// Open a WebSocket to a streaming `url` (`http://...` as the CRI returns it) offering
 /// `protocols`; the socket and the protocol the server chose.
@@ -666,19 +659,4 @@ pub async fn listen_port_forward(
         }
     });
     Ok(PortForwardListener { local_addr, task })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scheme_less_urls_are_http() {
-        assert_eq!(
-            with_scheme("//127.0.0.1:10010/cri/exec/Xy"),
-            "http://127.0.0.1:10010/cri/exec/Xy"
-        );
-        assert_eq!(with_scheme("http://h:1/x"), "http://h:1/x");
-        assert_eq!(with_scheme("ws://h:1/x"), "ws://h:1/x");
-    }
 }
