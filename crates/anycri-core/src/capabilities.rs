@@ -374,11 +374,15 @@ fn criu_check() -> std::result::Result<(), String> {
                 None => Err("CRIU (`criu`) is not installed on this host".into()),
                 Some(o) if o.status.success() => Ok(()),
                 Some(o) => {
+                    // CRIU's first error says what failed; the last one only that it gave up.
                     let text = String::from_utf8_lossy(&o.stderr);
-                    let last = text.lines().rev().find(|l| !l.trim().is_empty());
+                    let line = text
+                        .lines()
+                        .find(|l| l.contains("Error"))
+                        .or_else(|| text.lines().rev().find(|l| !l.trim().is_empty()));
                     Err(format!(
                         "`criu check` fails on this host: {}",
-                        last.unwrap_or("no message").trim()
+                        line.unwrap_or("no message").trim()
                     ))
                 }
             }
