@@ -369,12 +369,12 @@ impl DockerRuntime {
         let mut privileged = sc.privileged;
         if sc.privileged && !self.inner.host.full_bounding_set && !self.privileged_fits_host() {
             // Docker 20.10's --privileged asks for every capability, which fails where the
-            // bounding set is smaller: ask for all of Docker's capabilities minus those the
-            // host lacks (as containerd gives what the host has), and lift the other
-            // confinements --privileged lifts.
+            // bounding set is smaller: ask for ALL instead (narrowed to the host's below, as
+            // containerd gives what the host has), and lift the other confinements
+            // --privileged lifts.
             privileged = false;
             cap_add = vec!["ALL".to_owned()];
-            cap_drop = self.inner.host.missing_docker_caps.clone();
+            cap_drop = Vec::new();
             if self.inner.host.apparmor {
                 security_opt.push("apparmor=unconfined".into());
             }
@@ -601,18 +601,22 @@ impl DockerRuntime {
         }
     }
 
-    /// Whether Docker's own `--privileged` gives only the capabilities the host has: from
-    /// Docker 23.0 (API 1.42, moby#42933) it does, and it also refuses to drop a capability
-    /// the host lacks, so the workaround for 20.10 must not be used there.
-    /// Whether the engine has read-only recursion options for binds (API 1.44, Docker 25).
-    pub(crate) fn recursive_read_only_mounts(&self) -> bool {
+    /// Whether the API version negotiated with the engine is at least `1.minor`.
+    fn api_at_least(&self, minor: usize) -> bool {
         let v = self.docker().client_version();
-        (v.major_version, v.minor_version) >= (1, 44)
+        (v.major_version, v.minor_version) >= (1, minor)
     }
 
+    /// Whether the engine has read-only recursion options for binds (API 1.44, Docker 25).
+    pub(crate) fn recursive_read_only_mounts(&self) -> bool {
+        self.api_at_least(44)
+    }
+
+    /// Whether Docker's own `--privileged` (and an added `ALL`) gives only the capabilities
+    /// the host has: from Docker 23.0 (API 1.42, moby#42933) it does, and it also refuses to
+    /// drop a capability the host lacks, so the workaround for 20.10 must not be used there.
     fn privileged_fits_host(&self) -> bool {
-        let v = self.docker().client_version();
-        (v.major_version, v.minor_version) >= (1, 42)
+        self.api_at_least(42)
     }
 
     pub(crate) async fn stop_container_impl(

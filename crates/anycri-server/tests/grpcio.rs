@@ -6,9 +6,12 @@
 //! Needs python3 with grpcio (`python3 -m pip install grpcio`; .ci/run installs it): skips with
 //! the reason without them, fails under `ANYCRI_REQUIRE_LIVE=1` (CI).
 
-use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
+use std::{process::Stdio, sync::Arc, time::Duration};
 
 use anycri_server::{CriServer, ServeOptions, serve_unix};
+
+mod common;
+use common::wait_for;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/grpcio_client.py");
 
@@ -29,16 +32,6 @@ async fn grpcio() -> Result<String, String> {
         ));
     }
     Ok(String::from_utf8_lossy(&probe.stdout).trim().to_owned())
-}
-
-async fn wait_for(path: &Path) {
-    for _ in 0..200 {
-        if tokio::net::UnixStream::connect(path).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{} never answered", path.display());
 }
 
 #[tokio::test]

@@ -6,19 +6,12 @@ use std::{os::unix::fs::PermissionsExt, sync::Arc, time::Duration};
 use anycri_core::RuntimeService;
 use anycri_server::{CriServer, ServeOptions, serve_unix};
 
+mod common;
+use common::wait_for;
+
 fn server() -> CriServer {
     let fake = Arc::new(anycri_fake::FakeRuntime::new());
     CriServer::new(fake.clone(), fake)
-}
-
-async fn wait_for(path: &std::path::Path) {
-    for _ in 0..200 {
-        if tokio::net::UnixStream::connect(path).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{} never answered", path.display());
 }
 
 #[tokio::test]
