@@ -18,6 +18,7 @@ pub mod layer;
 pub mod logs;
 pub mod ops;
 pub mod service;
+pub mod watch;
 
 /// The CRI v1 messages (re-exported from `anycri-api`).
 pub use anycri_api::v1 as api;
@@ -31,6 +32,7 @@ pub use follow::{FollowOptions, follow_container_log};
 pub use layer::{Layer, LayerExt, Layered, RetryLayer, TimeoutLayer, TracingLayer};
 pub use ops::{CriRequest, Operation};
 pub use service::{CriStream, ImageService, RuntimeService};
+pub use watch::{EventOrigin, WatchEvent, WatchOptions, watch};
 
 #[cfg(feature = "mock")]
 pub use service::{MockImageService, MockRuntimeService};
