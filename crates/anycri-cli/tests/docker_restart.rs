@@ -3,13 +3,15 @@
 //! which restarts it with the command line `up` gave it): calls made while dockerd is down
 //! fail with Unavailable (no hang, no panic, no half-made pod), and afterwards the pods and
 //! containers made before are listed with the same IDs and metadata, in the states Docker
-//! reports, can be stopped and removed, and new pods run. Restarts the environment's dockerd,
+//! reports, can be stopped and removed, and new pods run; the shim's GetContainerEvents stream
+//! outlives the restart and reports every transition of every container and sandbox in order. Restarts the environment's dockerd,
 //! so it runs only in the serial `live` group with `ANYCRI_REQUIRE_LIVE=1` (CI) or with
 //! `ANYCRI_ALLOW_DOCKERD_RESTART=1`, and skips otherwise. Needs `scripts/runtime-env up`.
 
 use std::{
     collections::HashMap,
     process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -219,6 +221,11 @@ async fn docker_shim_daemon_survives_dockerd_restart() {
             .expect("start anycri shim docker"),
     );
     let rt = client(&socket).await;
+    // Container events over the whole test, dockerd's restart included: none may be lost,
+    // and the stream outlives the restart.
+    let events = rt.get_container_events(GetEventsRequest {}).await.unwrap();
+    let seen: Arc<Mutex<Vec<(String, i32)>>> = Arc::default();
+    let collector = tokio::spawn(collect_events(events, seen.clone()));
     let mut leftovers = Leftovers {
         docker: docker_endpoint.clone(),
         ids: Vec::new(),
@@ -495,4 +502,64 @@ async fn docker_shim_daemon_survives_dockerd_restart() {
         .unwrap();
     assert!(our_pods(&rt).await.is_empty());
     leftovers.ids.clear();
+
+    // Every transition of every container and sandbox, in order, across the restart.
+    let last = ids.pod_sandbox_id.clone();
+    bounded("the last DELETED event", async {
+        while !seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(id, t)| *id == last && *t == ContainerEventType::ContainerDeletedEvent as i32)
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    collector.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|(_, t)| *t >= 0),
+        "the event stream broke: {seen:?}"
+    );
+    let of = |id: &str| -> Vec<i32> {
+        seen.iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, t)| *t)
+            .collect()
+    };
+    let container = [
+        ContainerEventType::ContainerCreatedEvent as i32,
+        ContainerEventType::ContainerStartedEvent as i32,
+        ContainerEventType::ContainerStoppedEvent as i32,
+        ContainerEventType::ContainerDeletedEvent as i32,
+    ];
+    let sandbox = &container[1..];
+    for id in [&running, &exited, &ids.container_id] {
+        assert_eq!(of(id), container, "events of container {id}: {seen:?}");
+    }
+    for id in [&pod, &ids.pod_sandbox_id] {
+        assert_eq!(of(id), sandbox, "events of sandbox {id}: {seen:?}");
+    }
+}
+
+/// Records `(container ID, event type)` of every event; an error as `(message, -1)`.
+async fn collect_events(
+    mut events: anycri::CriStream<ContainerEventResponse>,
+    seen: Arc<Mutex<Vec<(String, i32)>>>,
+) {
+    use futures::StreamExt as _;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(e) => seen
+                .lock()
+                .unwrap()
+                .push((e.container_id, e.container_event_type)),
+            Err(e) => {
+                seen.lock().unwrap().push((format!("error: {e}"), -1));
+                return;
+            }
+        }
+    }
+    seen.lock().unwrap().push(("stream ended".into(), -1));
 }

@@ -16,6 +16,7 @@ mod cgroups;
 pub mod checkpoint;
 mod container;
 mod error;
+mod events;
 mod exec;
 mod image;
 pub mod labels;

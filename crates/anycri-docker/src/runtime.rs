@@ -378,7 +378,7 @@ impl RuntimeService for DockerRuntime {
         &self,
         _request: GetEventsRequest,
     ) -> Result<CriStream<ContainerEventResponse>> {
-        unimplemented("GetContainerEvents")
+        self.container_events_impl().await
     }
     async fn list_metric_descriptors(
         &self,

@@ -12,6 +12,8 @@ pub(crate) fn checks() -> Vec<Check> {
     vec![
         check!("events::container_lifecycle", "GetContainerEvents reports CREATED, STARTED, STOPPED and DELETED for a container, in order", events)
             .needs(&[Need::ContainerEvents]),
+        check!("events::statuses", "A container's STARTED event carries its pod sandbox's status and the running container's own status, as the kubelet's evented PLEG reads them", events_statuses)
+            .needs(&[Need::ContainerEvents]),
         check!("container::update_resources", "UpdateContainerResources changes a running container's memory limit", update_resources),
         check!("stats::pod_sandbox", "PodSandboxStats and ListPodSandboxStats report the pod with CPU, memory and its container", pod_stats)
             .needs(&[Need::PodSandboxStats]),
@@ -72,6 +74,48 @@ async fn events(t: TestContext) -> CheckResult {
         seen,
         want.iter().map(|e| *e as i32).collect::<Vec<_>>(),
         "event types of the container"
+    );
+    Ok(())
+}
+
+async fn events_statuses(t: TestContext) -> CheckResult {
+    let mut stream = t
+        .rt()
+        .get_container_events(GetEventsRequest {})
+        .await
+        .step("GetContainerEvents")?;
+    let r = t.run_sleeper().await?;
+    let started = async {
+        while let Some(ev) = stream.next().await {
+            let ev = ev.step("the event stream")?;
+            if ev.container_id == r.container
+                && ev.container_event_type == ContainerEventType::ContainerStartedEvent as i32
+            {
+                return Ok::<_, Failure>(Some(ev));
+            }
+        }
+        Ok(None)
+    };
+    let Ok(found) = tokio::time::timeout(Duration::from_secs(30), started).await else {
+        fail!("no STARTED event for the container within 30 s");
+    };
+    let Some(ev) = found? else {
+        fail!("the event stream ended before the container's STARTED event");
+    };
+    let Some(pod) = ev.pod_sandbox_status.as_ref() else {
+        fail!("the STARTED event has no pod sandbox status");
+    };
+    ensure_eq!(pod.id, r.pod, "pod sandbox ID in the event");
+    let Some(own) = ev.containers_statuses.iter().find(|s| s.id == r.container) else {
+        fail!(
+            "the STARTED event's container statuses do not include the container ({} others)",
+            ev.containers_statuses.len()
+        );
+    };
+    ensure_eq!(
+        own.state,
+        ContainerState::ContainerRunning as i32,
+        "the container's state in its STARTED event"
     );
     Ok(())
 }
