@@ -169,6 +169,7 @@ impl BenchArgs {
             }
             c.list_scale.iterations = n;
             c.container_stats.iterations = n;
+            c.event_latency.iterations = n;
         }
         if let Some(p) = self.parallel {
             for l in [

@@ -43,11 +43,14 @@ pub enum Scenario {
     ContainerStats,
     /// N workers running pod lifecycles for a fixed time: throughput over time and errors.
     Churn,
+    /// Event latency: from StartContainer/StopContainer to the STARTED/STOPPED event, through
+    /// `anycri::watch` on the runtime's event stream and through relisting, side by side.
+    EventLatency,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::ContainerLifecycle,
         Scenario::PodLifecycle,
         Scenario::ImageLifecycle,
@@ -57,6 +60,7 @@ impl Scenario {
         Scenario::ExecSync,
         Scenario::ContainerStats,
         Scenario::Churn,
+        Scenario::EventLatency,
     ];
 
     /// The scenario's name in flags, files and reports.
@@ -71,6 +75,7 @@ impl Scenario {
             Scenario::ExecSync => "exec-sync",
             Scenario::ContainerStats => "container-stats",
             Scenario::Churn => "churn",
+            Scenario::EventLatency => "event-latency",
         }
     }
 }
@@ -160,6 +165,25 @@ impl Default for Churn {
     }
 }
 
+/// Event latency.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventLatency {
+    /// Containers started and stopped per target (split over the rounds).
+    pub iterations: u32,
+    /// Period of the relisting watch, in milliseconds (the kubelet's generic PLEG: 1000).
+    pub relist_period_ms: u64,
+}
+
+impl Default for EventLatency {
+    fn default() -> Self {
+        EventLatency {
+            iterations: 20,
+            relist_period_ms: 1000,
+        }
+    }
+}
+
 /// Everything a benchmark run needs besides its endpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -201,6 +225,8 @@ pub struct BenchConfig {
     pub container_stats: ContainerStats,
     /// Churn.
     pub churn: Churn,
+    /// Event latency.
+    pub event_latency: EventLatency,
 }
 
 impl Default for BenchConfig {
@@ -223,6 +249,7 @@ impl Default for BenchConfig {
             exec_sync: Lifecycle::new(50),
             container_stats: ContainerStats::default(),
             churn: Churn::default(),
+            event_latency: EventLatency::default(),
         }
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod cli;
 pub mod config;
+mod events;
 pub mod procstat;
 pub mod report;
 pub mod result;

@@ -34,12 +34,74 @@ struct Prepared {
     restore_pull_image: bool,
     /// Churn: time already spent in earlier slices.
     churn_offset: Duration,
+    /// Event latency: the watches.
+    probes: Vec<crate::events::EventProbe>,
 }
 
 fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// One container started and stopped; the delivery of its STARTED and STOPPED events to
+/// each probe timed from the start of the call that caused it.
+async fn event_latency(
+    t: &Target,
+    pod: &PodHandle,
+    probes: &[crate::events::EventProbe],
+    period: Duration,
+    rec: &Recorder,
+) {
+    use anycri::api::ContainerEventType as E;
+    let c = match t.create_container(pod, "events").await {
+        Ok(c) => c,
+        Err(e) => return rec.record_error("CreateContainer", e.to_string()),
+    };
+    let deadline = Duration::from_secs(30);
+    for (event, kind) in [
+        ("STARTED", E::ContainerStartedEvent),
+        ("STOPPED", E::ContainerStoppedEvent),
+    ] {
+        // A random phase against the relisting watch's period: each iteration waits for the
+        // relist, so without it every change would come right after a relist.
+        tokio::time::sleep(jitter(period)).await;
+        let start = Instant::now();
+        let (called, _) = if kind == E::ContainerStartedEvent {
+            timed(rec, "StartContainer", t.start_container(&c)).await
+        } else {
+            timed(rec, "StopContainer", t.stop_container(&c, STOP_GRACE)).await
+        };
+        if called.is_err() {
+            break;
+        }
+        for probe in probes {
+            match probe.wait(&c, kind, deadline).await {
+                Some((at, origin)) => rec.record(
+                    &probe.op(event, origin),
+                    at.saturating_duration_since(start),
+                ),
+                None => rec.record_error(
+                    &probe.op(event, anycri::watch::EventOrigin::Runtime),
+                    format!("no {event} event within {deadline:?} ({})", probe.mode),
+                ),
+            }
+        }
+    }
+    if let Err(e) = t.remove_container(&c).await {
+        rec.record_error("RemoveContainer", e.to_string());
+    }
+}
+
+/// A pseudo-random duration in `[0, period)` (from the clock's nanoseconds: spread, not secret).
+fn jitter(period: Duration) -> Duration {
+    let span = period.as_nanos().max(1) as u64;
+    let seed = now_ns() as u64;
+    // splitmix64, so consecutive calls do not step in lockstep with the clock.
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    Duration::from_nanos((z ^ (z >> 31)) % span)
 }
 
 /// Time `fut`, record it as `op` (or its error), return its output.
@@ -98,6 +160,7 @@ impl Runner<'_> {
             Scenario::ExecSync => c.exec_sync.iterations,
             Scenario::ContainerStats => c.container_stats.iterations,
             Scenario::Churn => c.churn.duration_secs as u32,
+            Scenario::EventLatency => c.event_latency.iterations,
         }
     }
 
@@ -200,6 +263,21 @@ impl Runner<'_> {
                 t.start_container(&c).await?;
                 t.exec_sync(&c, &["true"]).await?;
                 p.containers.push(c);
+            }
+            Scenario::EventLatency => {
+                let Some(runtime) = t.runtime() else {
+                    return Err(anycri::Error::new(
+                        anycri::ErrorKind::Unimplemented,
+                        "the Docker floor has no event stream",
+                    ));
+                };
+                let period = Duration::from_millis(self.config.event_latency.relist_period_ms);
+                for events in [true, false] {
+                    p.probes.push(
+                        crate::events::EventProbe::start(runtime.clone(), events, period).await?,
+                    );
+                }
+                p.pods.push(t.run_pod("event-latency").await?);
             }
             Scenario::ContainerStats => {
                 let pod = t.run_pod("container-stats").await?;
@@ -326,6 +404,13 @@ impl Runner<'_> {
                     })
                     .await;
                 p.churn_offset += started.elapsed();
+            }
+            Scenario::EventLatency => {
+                let period = Duration::from_millis(self.config.event_latency.relist_period_ms);
+                let pod = p.pods[0].clone();
+                for _ in 0..n {
+                    event_latency(t, &pod, &p.probes, period, rec).await;
+                }
             }
             Scenario::ListScale => {}
         }

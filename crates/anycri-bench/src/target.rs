@@ -144,6 +144,14 @@ pub fn default_name(uri: &str) -> String {
 }
 
 impl Target {
+    /// The CRI runtime behind the target (none for the Docker floor).
+    pub fn runtime(&self) -> Option<Arc<dyn RuntimeService>> {
+        match &self.driver {
+            Driver::Cri { runtime, .. } => Some(runtime.clone()),
+            Driver::Floor(_) => None,
+        }
+    }
+
     /// Connect to `uri` (anything `anycri::connect` takes, or `docker-floor:///path/to/docker.sock`).
     pub async fn connect(name: String, uri: &str, env: RunEnv) -> anycri::Result<Target> {
         if let Some(path) = uri.strip_prefix(DOCKER_FLOOR_SCHEME) {

@@ -1,5 +1,5 @@
 //! `anycri`: inspect and drive any container runtime through anycri — the CRI's crictl
-//! verbs (info, pods, ps, images, pull, inspect, exec, attach, port-forward, logs, stop, rm)
+//! verbs (info, events, watch, pods, ps, images, pull, inspect, exec, attach, port-forward, logs, stop, rm)
 //! against any endpoint
 //! `anycri::connect` accepts, or the node's runtime found the way crictl finds it.
 
@@ -14,6 +14,7 @@ macro_rules! out {
 }
 
 mod daemon;
+mod events;
 mod output;
 mod streaming;
 
@@ -82,6 +83,15 @@ enum Format {
 enum Command {
     /// Runtime name, version, handlers, conditions and capabilities.
     Info,
+    /// Stream the runtime's container events (GetContainerEvents), like crictl events.
+    Events {
+        /// Exit after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Follow container and pod state changes on any runtime: its events where it has them,
+    /// relisting where not, and a relist after every gap.
+    Watch(events::WatchArgs),
     /// List pod sandboxes.
     Pods {
         /// Only pods whose ID starts with this.
@@ -307,6 +317,8 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 output::print_info(&info);
             }
         }
+        Command::Events { count } => events::events(rt, ctx.format, count).await?,
+        Command::Watch(args) => events::watch(rt, ctx.format, args).await?,
         Command::Pods { id, labels } => {
             let filter = PodSandboxFilter {
                 id: id.unwrap_or_default(),
