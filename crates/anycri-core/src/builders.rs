@@ -176,9 +176,11 @@ impl PodSandboxConfigBuilder {
         self
     }
     /// The config. Without an explicit hostname, a pod not on the host's network gets its
-    /// name, as the kubelet sets it.
+    /// name, as the kubelet sets it; the kubelet's pod labels
+    /// ([`crate::kubelet::pod_labels`]) are added where absent.
     pub fn build(mut self) -> PodSandboxConfig {
         default_hostname(&mut self.config);
+        crate::kubelet::pod_labels(&mut self.config);
         self.config
     }
 }

@@ -52,9 +52,36 @@ pub fn prepare_pod_sandbox(config: &PodSandboxConfig) -> Result<()> {
     create_log_dir(Path::new(&config.log_directory))
 }
 
+/// The kubelet's label of a pod's name, on its sandbox and containers.
+pub const POD_NAME_LABEL: &str = "io.kubernetes.pod.name";
+/// The kubelet's label of a pod's namespace.
+pub const POD_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
+/// The kubelet's label of a pod's UID (CRI-O finds a pod's containers for its events by it).
+pub const POD_UID_LABEL: &str = "io.kubernetes.pod.uid";
+/// The kubelet's label of a container's name.
+pub const CONTAINER_NAME_LABEL: &str = "io.kubernetes.container.name";
+
+/// The labels the kubelet puts on every pod sandbox (pod name, namespace and UID from its
+/// metadata), added where the config lacks them.
+pub fn pod_labels(config: &mut PodSandboxConfig) {
+    let Some(meta) = config.metadata.clone() else {
+        return;
+    };
+    for (key, value) in [
+        (POD_NAME_LABEL, meta.name),
+        (POD_NAMESPACE_LABEL, meta.namespace),
+        (POD_UID_LABEL, meta.uid),
+    ] {
+        if !value.is_empty() {
+            config.labels.entry(key.to_string()).or_insert(value);
+        }
+    }
+}
+
 /// Before `CreateContainer`: the directory of the container's log file exists (when the pod
-/// has a log directory and the container a log path), and `user_specified_image` is set to
-/// the image when the caller left it empty.
+/// has a log directory and the container a log path), `user_specified_image` is set to
+/// the image when the caller left it empty, and the container carries the kubelet's labels
+/// (its pod's name, namespace and UID, its own name) where it lacks them.
 pub fn prepare_container(
     pod: Option<&PodSandboxConfig>,
     config: &mut ContainerConfig,
@@ -63,6 +90,22 @@ pub fn prepare_container(
         && image.user_specified_image.is_empty()
     {
         image.user_specified_image = image.image.clone();
+    }
+    let pod_meta = pod.and_then(|p| p.metadata.clone()).unwrap_or_default();
+    let name = config
+        .metadata
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    for (key, value) in [
+        (POD_NAME_LABEL, pod_meta.name),
+        (POD_NAMESPACE_LABEL, pod_meta.namespace),
+        (POD_UID_LABEL, pod_meta.uid),
+        (CONTAINER_NAME_LABEL, name),
+    ] {
+        if !value.is_empty() {
+            config.labels.entry(key.to_string()).or_insert(value);
+        }
     }
     let Some(pod) = pod.filter(|p| !p.log_directory.is_empty()) else {
         return Ok(());
