@@ -12,9 +12,16 @@
 //! (cri-dockerd's NotFound as Unknown and scheme-less streaming URLs, CRI-O's ExecSync timeout
 //! as exit code -1), the answer is mapped to anycri's one documented behaviour.
 //!
+//! With the `containerd` feature, containerd 1.6 (whose CRI has no `GetContainerEvents`)
+//! gets one from containerd's events service, a containerd whose CRI plugin is disabled is
+//! explained as such, and containerd's namespaces are available
+//! (`GrpcRuntime::containerd_namespaces`).
+//!
 //! [`RuntimeService`]: anycri_core::RuntimeService
 //! [`ImageService`]: anycri_core::ImageService
 
+#[cfg(feature = "containerd")]
+mod containerd;
 pub mod crio;
 mod flavour;
 mod runtime;
@@ -24,3 +31,8 @@ pub use runtime::{
     DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, GrpcRuntime, GrpcRuntimeBuilder,
 };
 pub use transport::socket_path;
+
+/// containerd's own API (feature `containerd`): the client behind
+/// [`GrpcRuntime::containerd_client`] and [`GrpcRuntime::containerd_namespaces`].
+#[cfg(feature = "containerd")]
+pub use anycri_containerd;

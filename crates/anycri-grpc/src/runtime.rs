@@ -98,6 +98,7 @@ impl GrpcRuntimeBuilder {
             inner: Arc::new(Inner {
                 channel,
                 path: path.clone(),
+                connect_timeout: self.connect_timeout,
                 request_timeout: self.request_timeout,
                 max_message_size: self.max_message_size,
                 reconnect_for: self.reconnect_for,
@@ -112,9 +113,14 @@ impl GrpcRuntimeBuilder {
     }
 }
 
+/// How long `GetContainerEvents` waits for the runtime's answer before handing out a stream
+/// that waits for it (see `GrpcRuntime::container_events`).
+const EVENTS_HEADER_WAIT: Duration = Duration::from_millis(250);
+
 struct Inner {
     channel: Channel,
     path: PathBuf,
+    connect_timeout: Duration,
     request_timeout: Duration,
     max_message_size: usize,
     reconnect_for: Duration,
@@ -167,6 +173,12 @@ impl GrpcRuntime {
         &self.inner.path
     }
 
+    /// The connect timeout it was built with.
+    #[cfg_attr(not(feature = "containerd"), allow(dead_code))]
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.inner.connect_timeout
+    }
+
     /// The `Version` answer from the last handshake.
     pub fn version_info(&self) -> Option<VersionResponse> {
         self.inner.version.read().ok().and_then(|v| v.clone())
@@ -195,18 +207,84 @@ impl GrpcRuntime {
     }
 
     /// Call `Version` and remember the runtime's name and flavour.
+    ///
+    /// A socket that answers gRPC without the CRI ("unknown service
+    /// runtime.v1.RuntimeService") is most often a containerd whose CRI plugin is disabled:
+    /// the Unimplemented error says so; with the `containerd` feature, containerd's
+    /// introspection service is asked, and a disabled or failed CRI plugin becomes a
+    /// FailedPrecondition that says which and how to enable it.
     pub async fn handshake(&self) -> Result<VersionResponse> {
-        let version = RuntimeService::version(
+        let version = match RuntimeService::version(
             self,
             VersionRequest {
                 version: anycri_api::CRI_API_VERSION.into(),
             },
         )
-        .await?;
+        .await
+        {
+            Ok(v) => v,
+            Err(e) if e.is_unimplemented() => return Err(self.no_cri(e).await),
+            Err(e) => return Err(e),
+        };
         if let Ok(mut slot) = self.inner.version.write() {
             *slot = Some(version.clone());
         }
         Ok(version)
+    }
+
+    /// The error for a `Version` that is unimplemented (see [`Self::handshake`]).
+    async fn no_cri(&self, err: Error) -> Error {
+        #[cfg(feature = "containerd")]
+        if let Some(explained) = crate::containerd::explain_missing_cri(self, &err).await {
+            return explained;
+        }
+        let message = format!(
+            "{}: the socket speaks gRPC but does not serve the CRI v1 RuntimeService; if it \
+             is a containerd's, its CRI plugin may be disabled (\"cri\" in `disabled_plugins` \
+             of its config file, as in Docker's own containerd) or have failed to start: \
+             enable it and restart containerd",
+            err.message()
+        );
+        Error::with_source(ErrorKind::Unimplemented, message, err)
+    }
+
+    /// `GetContainerEvents`; on a containerd whose CRI lacks it (1.6) and with the
+    /// `containerd` feature, served from containerd's events service.
+    async fn container_events(
+        &self,
+        request: GetEventsRequest,
+    ) -> Result<CriStream<ContainerEventResponse>> {
+        let this = self.clone();
+        let mut call = Box::pin(async move {
+            this.server_stream(&op::GET_CONTAINER_EVENTS, request, |rt, req| async move {
+                rt.runtime_client().get_container_events(req).await
+            })
+            .await
+        });
+        // CRI-O (grpc-go) sends the response headers of this stream with its first event, so
+        // the call would not return until something happens — and a caller that subscribes
+        // before making the change it waits for would wait forever. An answer (an error
+        // above all) comes at once; silence for a moment means the runtime has the
+        // subscription, and the stream waits for the headers itself.
+        let result = match tokio::time::timeout(EVENTS_HEADER_WAIT, &mut call).await {
+            Ok(result) => result,
+            Err(_) => {
+                return Ok(futures::stream::once(call)
+                    .flat_map(|r| match r {
+                        Ok(stream) => stream,
+                        Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
+                    })
+                    .boxed());
+            }
+        };
+        #[cfg(feature = "containerd")]
+        if let Err(e) = &result
+            && e.is_unimplemented()
+            && crate::containerd::is_containerd(self).await
+        {
+            return crate::containerd::container_events(self).await;
+        }
+        result
     }
 
     fn runtime_client(&self) -> RuntimeServiceClient<Channel> {
@@ -381,11 +459,7 @@ macro_rules! grpc_body {
             .await
     };
     (stream $client:ident get_container_events, $self:ident, $request:ident, $op:ident) => {
-        $self
-            .server_stream(&op::$op, $request, |rt, req| async move {
-                rt.$client().get_container_events(req).await
-            })
-            .await
+        $self.container_events($request).await
     };
     (stream $client:ident $method:ident, $self:ident, $request:ident, $op:ident) => {
         fallback!($method, $self, $request, |rt, req| async move {
