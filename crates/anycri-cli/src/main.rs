@@ -14,15 +14,17 @@ macro_rules! out {
 }
 
 mod daemon;
+mod docker_compat;
 mod events;
+mod migrate;
 mod output;
 mod streaming;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
 use anycri::{
-    Connected, Error, ImageService, Layered, RuntimeService, RuntimeServiceExt, TimeoutLayer,
-    api::*,
+    Connected, Error, ErrorKind, ImageService, Layered, RuntimeService, RuntimeServiceExt,
+    TimeoutLayer, api::*,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -223,6 +225,17 @@ enum Command {
     Bench(anycri_bench::cli::BenchArgs),
     /// Run the conformance suite against the runtime (`--runtime-endpoint`, `--image-endpoint`).
     Conformance(anycri_conformance::cli::ConformanceArgs),
+    /// Docker-compatible read-only commands over any CRI runtime (ps, images, inspect, logs,
+    /// exec), for the scripts that outlive Docker on a node.
+    Docker {
+        #[command(subcommand)]
+        command: docker_compat::DockerCommand,
+    },
+    /// Leave dockershim: find what depends on Docker (check), translate daemon.json (plan).
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -256,6 +269,32 @@ async fn connect(cli: &Cli) -> anycri::Result<Ctx> {
     })
 }
 
+/// containerd's namespaces (the CRI's `k8s.io`, Docker's `moby`, ...) when the runtime is a
+/// containerd on a unix socket; `None` otherwise or when they cannot be read.
+async fn containerd_namespaces(cli: &Cli, info: &anycri::RuntimeInfo) -> Option<Vec<String>> {
+    if info.flavour != anycri::RuntimeFlavour::Containerd {
+        return None;
+    }
+    let endpoint = match &cli.runtime_endpoint {
+        Some(uri) => uri.clone(),
+        None => anycri::DEFAULT_ENDPOINTS
+            .iter()
+            .find(|e| {
+                e.contains("containerd")
+                    && std::path::Path::new(e.trim_start_matches("unix://")).exists()
+            })?
+            .to_string(),
+    };
+    if !endpoint.starts_with("unix://") {
+        return None;
+    }
+    let client = anycri::grpc::anycri_containerd::ContainerdClient::connect(&endpoint)
+        .await
+        .ok()?;
+    let namespaces = client.namespaces().await.ok()?;
+    Some(namespaces.into_iter().map(|n| n.name).collect())
+}
+
 fn parse_labels(labels: &[String]) -> anycri::Result<std::collections::HashMap<String, String>> {
     labels
         .iter()
@@ -275,6 +314,59 @@ fn print_json<T: serde::Serialize>(value: &T) -> anycri::Result<()> {
 }
 
 async fn run(cli: Cli) -> anycri::Result<i32> {
+    // `docker logs` and `docker exec` are the CLI's own logs and exec.
+    let cli = match cli.command {
+        Command::Docker {
+            command:
+                docker_compat::DockerCommand::Logs {
+                    follow,
+                    tail,
+                    timestamps,
+                    id,
+                },
+        } => {
+            let tail = match tail.as_str() {
+                "all" => None,
+                n => Some(n.parse().map_err(|_| {
+                    Error::invalid_argument(format!("--tail {n:?}: a number or \"all\""))
+                })?),
+            };
+            Cli {
+                command: Command::Logs {
+                    timestamps,
+                    follow,
+                    tail,
+                    id,
+                },
+                ..cli
+            }
+        }
+        Command::Docker {
+            command:
+                docker_compat::DockerCommand::Exec {
+                    interactive,
+                    tty,
+                    id,
+                    cmd,
+                },
+        } => Cli {
+            command: Command::Exec {
+                sync: false,
+                interactive,
+                tty,
+                exec_timeout: Duration::ZERO,
+                id,
+                cmd,
+            },
+            ..cli
+        },
+        command => Cli { command, ..cli },
+    };
+    if let Command::Migrate { command } = &cli.command {
+        let json = cli.output == Format::Json;
+        let runtime = async { connect(&cli).await.map(|ctx| ctx.runtime) };
+        return migrate::run(command.clone(), runtime, json).await;
+    }
     match cli.command {
         Command::Shim {
             kind: ShimKind::Docker(args),
@@ -288,11 +380,40 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         }
         _ => {}
     }
-    let ctx = connect(&cli).await?;
+    let ctx = match connect(&cli).await {
+        Ok(ctx) => ctx,
+        // A containerd without its CRI (Docker's own): `info` still shows its namespaces.
+        Err(e)
+            if matches!(cli.command, Command::Info)
+                && e.kind() == ErrorKind::FailedPrecondition =>
+        {
+            if let Some(uri) = cli
+                .runtime_endpoint
+                .as_deref()
+                .filter(|u| u.starts_with("unix://"))
+                && let Ok(client) =
+                    anycri::grpc::anycri_containerd::ContainerdClient::connect(uri).await
+                && let Ok(namespaces) = client.namespaces().await
+            {
+                let names: Vec<String> = namespaces.into_iter().map(|n| n.name).collect();
+                if cli.output == Format::Json {
+                    print_json(&serde_json::json!({
+                        "error": e.to_string(),
+                        "containerdNamespaces": names,
+                    }))?;
+                } else {
+                    out!("containerd namespaces: {}", names.join(", "));
+                }
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     let rt = &ctx.runtime;
     match cli.command {
         Command::Info => {
             let info = anycri::discover(rt.as_ref()).await?;
+            let namespaces = containerd_namespaces(&cli, &info).await;
             if ctx.format == Format::Json {
                 let caps: serde_json::Map<_, _> = info
                     .capabilities
@@ -300,7 +421,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     .iter()
                     .map(|(k, v)| (k.to_string(), serde_json::Value::Bool(*v)))
                     .collect();
-                print_json(&serde_json::json!({
+                let mut value = serde_json::json!({
                     "runtimeName": info.runtime_name,
                     "runtimeVersion": info.runtime_version,
                     "runtimeApiVersion": info.runtime_api_version,
@@ -312,10 +433,20 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     })).collect::<Vec<_>>(),
                     "capabilities": caps,
                     "capabilityReasons": info.capability_reasons,
-                }))?;
+                });
+                if let Some(ns) = &namespaces {
+                    value["containerdNamespaces"] = ns.clone().into();
+                }
+                print_json(&value)?;
             } else {
                 output::print_info(&info);
+                if let Some(ns) = &namespaces {
+                    out!("containerd namespaces: {}", ns.join(", "));
+                }
             }
+        }
+        Command::Docker { command } => {
+            return docker_compat::run(command, rt, &ctx.images).await;
         }
         Command::Events { count } => events::events(rt, ctx.format, count).await?,
         Command::Watch(args) => events::watch(rt, ctx.format, args).await?,
@@ -592,7 +723,11 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 out!("Stopped sandbox {id}");
             }
         }
-        Command::Shim { .. } | Command::Proxy(_) | Command::Conformance(_) | Command::Bench(_) => {
+        Command::Shim { .. }
+        | Command::Proxy(_)
+        | Command::Conformance(_)
+        | Command::Bench(_)
+        | Command::Migrate { .. } => {
             unreachable!("served above")
         }
         Command::Rmp { ids } => {
