@@ -534,7 +534,7 @@ async fn docker_shim_daemon_survives_dockerd_restart() {
         ContainerEventType::ContainerStoppedEvent as i32,
         ContainerEventType::ContainerDeletedEvent as i32,
     ];
-    let sandbox = &container[1..];
+    let sandbox = &container[..];
     for id in [&running, &exited, &ids.container_id] {
         assert_eq!(of(id), container, "events of container {id}: {seen:?}");
     }

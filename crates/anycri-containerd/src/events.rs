@@ -275,10 +275,6 @@ impl Shared {
         let owner = self.owner(&t.id, deleted).await;
         let sandbox = match &owner {
             Some(Owner::Foreign) => return None,
-            // Like containerd 1.7+: a sandbox is started, never "created".
-            Some(Owner::Sandbox) if t.kind == ContainerEventType::ContainerCreatedEvent => {
-                return None;
-            }
             Some(Owner::Sandbox) => {
                 let id = t.id.clone();
                 t = t.in_pod(id);

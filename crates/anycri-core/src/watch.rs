@@ -8,7 +8,7 @@
 //! happened meanwhile still arrives.
 //!
 //! Guarantees, for every container and pod sandbox (a sandbox's events carry its own ID as
-//! the container ID, as containerd's do):
+//! the container ID and go through the same four steps, as containerd 2.x reports them):
 //! - **order**: a container's events arrive in lifecycle order (created, started, stopped,
 //!   deleted); an event that would go back (a duplicate, or a late copy of an older one) is
 //!   dropped;
@@ -382,9 +382,6 @@ impl Watcher {
         let at = now_nanos();
         for (id, k) in found {
             for step in 1..=k.rank {
-                if k.sandbox && step == 1 {
-                    continue;
-                }
                 let t = Transition::new(id.clone(), kind_of(step), at).in_pod(k.pod.clone());
                 self.emit_transition(t, EventOrigin::Relist).await?;
             }
@@ -539,9 +536,6 @@ impl Watcher {
         let at = now_nanos();
         for (id, k, from) in ups {
             for step in from + 1..=k.rank {
-                if k.sandbox && step == 1 {
-                    continue;
-                }
                 let t = Transition::new(id.clone(), kind_of(step), at).in_pod(k.pod.clone());
                 self.emit_transition(t, EventOrigin::Relist)
                     .await
@@ -549,7 +543,7 @@ impl Watcher {
             }
         }
         for (id, k) in gone {
-            if k.rank < 3 && !k.sandbox {
+            if k.rank < 3 {
                 let t = Transition::new(id.clone(), kind_of(3), at).in_pod(k.pod.clone());
                 self.emit_transition(t, EventOrigin::Relist)
                     .await

@@ -96,8 +96,8 @@ pub(crate) fn transition(message: &EventMessage) -> Option<Transition> {
         _ => return None,
     };
     let kind = match message.action.as_deref()? {
-        // A sandbox is reported from its start on, as containerd does.
-        "create" if !sandbox => ContainerEventType::ContainerCreatedEvent,
+        // A sandbox has all four, as containerd 2.x reports them.
+        "create" => ContainerEventType::ContainerCreatedEvent,
         "start" => ContainerEventType::ContainerStartedEvent,
         "die" => ContainerEventType::ContainerStoppedEvent,
         "destroy" => ContainerEventType::ContainerDeletedEvent,
@@ -158,10 +158,11 @@ mod tests {
     }
 
     #[test]
-    fn sandboxes_are_their_own_pod_and_have_no_created_event() {
+    fn sandboxes_are_their_own_pod() {
         let t = transition(&message("start", labels::TYPE_SANDBOX, None)).unwrap();
         assert_eq!(t.pod_sandbox_id.as_deref(), Some("c1"));
-        assert!(transition(&message("create", labels::TYPE_SANDBOX, None)).is_none());
+        let t = transition(&message("create", labels::TYPE_SANDBOX, None)).unwrap();
+        assert_eq!(t.kind, ContainerEventType::ContainerCreatedEvent);
     }
 
     #[test]

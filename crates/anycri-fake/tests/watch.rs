@@ -69,14 +69,14 @@ async fn lifecycle(rt: &FakeRuntime, log_dir: &std::path::Path) -> (String, Stri
     (pod, c)
 }
 
-/// Events of `id` until its DELETED (or 5 s).
-async fn events_of(stream: &mut CriStream<WatchEvent>, id: &str) -> Vec<WatchEvent> {
+/// Events of `id` until its DELETED (or 5 s); with `all`, every event until then.
+async fn collect(stream: &mut CriStream<WatchEvent>, id: &str, all: bool) -> Vec<WatchEvent> {
     let mut seen = Vec::new();
     let collect = async {
         while let Some(e) = stream.next().await {
             let e = e.unwrap();
-            if e.id() == id {
-                let done = e.kind() == DELETED;
+            if e.id() == id || all {
+                let done = e.id() == id && e.kind() == DELETED;
                 seen.push(e);
                 if done {
                     break;
@@ -86,6 +86,11 @@ async fn events_of(stream: &mut CriStream<WatchEvent>, id: &str) -> Vec<WatchEve
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), collect).await;
     seen
+}
+
+/// Events of `id` until its DELETED (or 5 s).
+async fn events_of(stream: &mut CriStream<WatchEvent>, id: &str) -> Vec<WatchEvent> {
+    collect(stream, id, false).await
 }
 
 fn kinds(events: &[WatchEvent]) -> Vec<ContainerEventType> {
@@ -101,7 +106,10 @@ async fn relisting_reports_every_step_in_order() {
         .await
         .unwrap();
     let (pod, c) = lifecycle(&rt, dir.path()).await;
-    let seen = events_of(&mut stream, &c).await;
+    // Everything until the pod's DELETED (the last step of the lifecycle).
+    let all = collect(&mut stream, &pod, true).await;
+    let seen: Vec<WatchEvent> = all.iter().filter(|e| e.id() == c).cloned().collect();
+    let pod_events: Vec<WatchEvent> = all.iter().filter(|e| e.id() == pod).cloned().collect();
     assert_eq!(kinds(&seen), [CREATED, STARTED, STOPPED, DELETED]);
     assert!(seen.iter().all(|e| e.origin == EventOrigin::Relist));
     assert!(
@@ -116,10 +124,9 @@ async fn relisting_reports_every_step_in_order() {
         Some(pod.as_str())
     );
     assert!(started.containers_statuses.iter().any(|s| s.id == c));
-    // The sandbox: started, stopped, deleted.
-    let pod_events = events_of(&mut stream, &pod).await;
+    // The sandbox: the same four steps.
     assert!(pod_events.iter().all(|e| e.is_sandbox));
-    assert_eq!(kinds(&pod_events).last(), Some(&DELETED));
+    assert_eq!(kinds(&pod_events), [CREATED, STARTED, STOPPED, DELETED]);
 }
 
 #[tokio::test]
@@ -157,12 +164,12 @@ async fn initial_events_report_what_exists() {
     let mut stream = watch::watch(shared, fast().initial_events(true))
         .await
         .unwrap();
-    let first: Vec<WatchEvent> = (&mut stream).take(3).map(Result::unwrap).collect().await;
+    let first: Vec<WatchEvent> = (&mut stream).take(4).map(Result::unwrap).collect().await;
     // The sandbox first, then the container's steps.
     assert_eq!(first[0].id(), pod);
-    assert_eq!(first[0].kind(), STARTED);
-    assert_eq!(first[1].id(), c);
-    assert_eq!(kinds(&first[1..]), [CREATED, STARTED]);
+    assert_eq!(kinds(&first[..2]), [CREATED, STARTED]);
+    assert_eq!(first[2].id(), c);
+    assert_eq!(kinds(&first[2..]), [CREATED, STARTED]);
 }
 
 /// A source whose stream breaks after `good` events on its first subscription, repeats
