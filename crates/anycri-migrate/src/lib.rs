@@ -117,8 +117,12 @@ pub async fn check(runtime: Option<&dyn RuntimeService>, options: &CheckOptions)
         }
     }
     if let Some(proc_dir) = &options.proc_dir {
-        report.extend(workloads::scan_processes(proc_dir, &known));
-        report.scanned(format!("processes under {}", proc_dir.display()));
+        if proc_dir.is_dir() {
+            report.extend(workloads::scan_processes(proc_dir, &known));
+            report.scanned(format!("processes under {}", proc_dir.display()));
+        } else {
+            report.scanned(format!("processes: no {}", proc_dir.display()));
+        }
     }
     if let Some(scan) = &options.node {
         let (findings, scanned) = node::scan_node(scan);

@@ -431,7 +431,11 @@ fn kubelet_flag(at: &str, flag: &str, value: &str) -> Option<Finding> {
                     format!("={value}")
                 }
             ),
-            "remove it; CNI settings move to the runtime's configuration (containerd's or CRI-O's cni section)",
+            if flag.starts_with("--cni") || flag.starts_with("--network-plugin") {
+                "remove it; CNI settings move to the runtime's configuration (containerd's or CRI-O's cni section)"
+            } else {
+                "remove it; the new runtime's endpoint goes in --container-runtime-endpoint (or containerRuntimeEndpoint)"
+            },
         ));
     }
     if flag == "--container-runtime-endpoint" || flag == "--image-service-endpoint" {
