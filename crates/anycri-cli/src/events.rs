@@ -137,10 +137,17 @@ fn print_event(
     if format == Format::Json {
         let mut value = serde_json::to_value(event)
             .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;
-        if let (Some((pod, sandbox, origin)), Some(map)) = (watch, value.as_object_mut()) {
-            map.insert("podSandboxId".into(), pod.into());
-            map.insert("isSandbox".into(), sandbox.into());
-            map.insert("origin".into(), origin_name(origin).into());
+        if let Some(map) = value.as_object_mut() {
+            // The type by name, as crictl prints it.
+            map.insert(
+                "container_event_type".into(),
+                event.container_event_type().as_str_name().into(),
+            );
+            if let Some((pod, sandbox, origin)) = watch {
+                map.insert("pod_sandbox_id".into(), pod.into());
+                map.insert("is_sandbox".into(), sandbox.into());
+                map.insert("origin".into(), origin_name(origin).into());
+            }
         }
         let line = serde_json::to_string(&value)
             .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;

@@ -241,3 +241,97 @@ fn auto_detection_honours_the_environment() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("anycri-fake"));
 }
+
+/// `anycri events` and `anycri watch` (events and relisting) against containerd, each a
+/// process of its own, while this test runs a pod and a container through their lifecycle:
+/// JSON lines with the container's four steps in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_and_watch_on_containerd() {
+    let Some(endpoint) = env_value("CONTAINERD_ENDPOINT") else {
+        assert!(
+            std::env::var("ANYCRI_REQUIRE_LIVE").as_deref() != Ok("1"),
+            "live runtime required but CONTAINERD_ENDPOINT is unknown"
+        );
+        eprintln!("SKIPPED: no containerd (start it with `scripts/runtime-env up`)");
+        return;
+    };
+    let image = env_value("ANYCRI_TEST_IMAGE").unwrap();
+    let conn = anycri::connect(&endpoint).await.unwrap();
+    conn.image.pull_image_if_absent(&image, None).await.unwrap();
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_anycri"))
+            .args(["-r", &endpoint, "-o", "json"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run anycri")
+    };
+    // Pod CREATED+STARTED, container's four, pod STOPPED+DELETED: 8 events.
+    let watchers = [
+        ("events", spawn(&["events", "--count", "8"])),
+        ("watch", spawn(&["watch", "--count", "8"])),
+        (
+            "watch --relist-only",
+            spawn(&[
+                "watch",
+                "--relist-only",
+                "--relist-period",
+                "100ms",
+                "--count",
+                "8",
+            ]),
+        ),
+    ];
+    // Let them subscribe and list.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let log_dir = format!(
+        "{}/cli-events-{}",
+        env_value("ANYCRI_LOG_DIR").unwrap(),
+        anycri::builders::new_uid()
+    );
+    let pod = PodSandboxConfigBuilder::new("cli-events", "anycri-test")
+        .log_directory(&log_dir)
+        .build();
+    let ctr = ContainerConfigBuilder::new("cli", &image)
+        .command(["sh", "-c", "sleep 3600"])
+        .build();
+    let ids = conn.runtime.run_pod_and_container(pod, ctr).await.unwrap();
+    // Give the relisting watcher a period to see each state.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    conn.runtime
+        .remove_pod_with_containers(&ids.pod_sandbox_id)
+        .await
+        .unwrap();
+    for (what, child) in watchers {
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{what}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let kinds: Vec<String> = stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("{what}: {e}: {l}"))
+            })
+            .filter(|v| v["container_id"] == ids.container_id.as_str())
+            .map(|v| v["container_event_type"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "CONTAINER_CREATED_EVENT",
+                "CONTAINER_STARTED_EVENT",
+                "CONTAINER_STOPPED_EVENT",
+                "CONTAINER_DELETED_EVENT"
+            ],
+            "{what}: {stdout}"
+        );
+    }
+}
