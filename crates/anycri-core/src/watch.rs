@@ -15,6 +15,9 @@
 //! - **at least once**: every transition the runtime's event stream reports arrives, and
 //!   a relist after a gap reports what changed meanwhile ([`EventOrigin`] says which); a
 //!   relist that finds a container several steps further emits each step in between;
+//! - **what a runtime never sends** arrives with the next relist: CRI-O sends no DELETED for
+//!   a pod sandbox or for the containers removed with it, so those come from the safety
+//!   relist ([`WatchOptions::safety_relist_period`]) or the relist after a gap;
 //! - **relisting sees states, not transitions**: without an event stream, a container that
 //!   is created and removed between two relists is never seen, and the delay is up to one
 //!   period — as with the kubelet's generic PLEG;
