@@ -17,6 +17,7 @@ pub const DEFAULT_ENDPOINTS: &[&str] = &[
 pub const DOCKER_OPTIONS: &[&str] = &[
     "pause_image",
     "state_dir",
+    "role",
     "network_plugin",
     "cni_bin_dir",
     "cni_conf_dir",
@@ -35,7 +36,7 @@ pub enum Endpoint {
     Docker {
         /// Docker's socket.
         socket: std::path::PathBuf,
-        /// Shim settings from the query string (`pause_image`, `state_dir`,
+        /// Shim settings from the query string (`pause_image`, `state_dir`, `role`,
         /// `network_plugin=bridge|cni`, `cni_bin_dir`, `cni_conf_dir`,
         /// `streaming_address=IP[:PORT]`).
         options: Vec<(String, String)>,
@@ -178,6 +179,9 @@ fn docker_builder(
     };
     if let Some(image) = get("pause_image") {
         builder = builder.pause_image(image);
+    }
+    if let Some(role) = get("role") {
+        builder = builder.role(anycri_docker::NodeRole::parse(&role)?);
     }
     if let Some(dir) = get("state_dir") {
         builder = builder.state_dir(dir);

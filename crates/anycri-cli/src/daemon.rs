@@ -101,6 +101,9 @@ async fn shutdown_signal() {
 pub async fn shim_docker(args: DockerShimArgs) -> Result<()> {
     let socket = socket_of(&args.listen)?;
     let mut builder = DockerRuntime::builder(&args.docker_endpoint)
+        // The daemon manages the node: it holds the state directory's owner lock, so the
+        // in-process `docker://` users never copy a log it copies.
+        .role(anycri::docker::NodeRole::Manager)
         .pause_image(&args.pause_image)
         .state_dir(&args.state_dir)
         .timeout(args.runtime_request_timeout);

@@ -69,12 +69,8 @@ fn valid_id(id: &str) -> Result<()> {
 impl Checkpoints {
     /// Open (creating it if needed) the directory `dir`.
     pub async fn open(dir: PathBuf) -> Result<Self> {
-        tokio::fs::create_dir_all(&dir).await.map_err(|e| {
-            io_error(
-                format!("creating the checkpoint directory {}", dir.display()),
-                e,
-            )
-        })?;
+        // Nothing is created until the first checkpoint is written: opening writes nothing
+        // on the host.
         Ok(Checkpoints { dir })
     }
 
@@ -92,6 +88,12 @@ impl Checkpoints {
         let tmp = self.dir.join(format!(".{id}.json.tmp"));
         let write = async {
             use tokio::io::AsyncWriteExt;
+            if tokio::fs::metadata(&self.dir).await.is_err() {
+                tokio::fs::create_dir_all(&self.dir).await?;
+                use std::os::unix::fs::PermissionsExt;
+                let private = std::fs::Permissions::from_mode(0o700);
+                tokio::fs::set_permissions(&self.dir, private).await?;
+            }
             let mut f = tokio::fs::File::create(&tmp).await?;
             f.write_all(&data).await?;
             f.sync_all().await?;

@@ -535,12 +535,16 @@ impl DockerRuntime {
             .start_container(&id, None)
             .await
             .map_err(|e| docker_error(format!("starting container {id}"), e))?;
-        self.start_log_writer(&inspect);
-        self.create_log_file(&inspect).await;
+        // The node's owner writes its logs (this process if it may be, else the process
+        // that holds the owner lock, which follows Docker's start events).
+        if self.owns_logs().await {
+            self.start_log_writer(&inspect);
+            self.create_log_file(&inspect).await;
+        }
         Ok(StartContainerResponse {})
     }
 
-    fn start_log_writer(&self, inspect: &ContainerInspectResponse) {
+    pub(crate) fn start_log_writer(&self, inspect: &ContainerInspectResponse) {
         let config = inspect.config.as_ref();
         let path = config
             .and_then(|c| c.labels.as_ref())
@@ -958,6 +962,14 @@ impl DockerRuntime {
         if inspect_state(&inspect) != ContainerState::ContainerRunning {
             return Err(Error::failed_precondition(format!(
                 "container {id} is not running"
+            )));
+        }
+        if !self.owns_logs().await {
+            return Err(Error::failed_precondition(format!(
+                "container {id}'s log is written by the process that manages this node (pid {}, state directory {}); ReopenContainerLog goes to it",
+                crate::owner::holder(&self.inner.state_dir)
+                    .map_or_else(|| "unknown".to_string(), |p| p.to_string()),
+                self.inner.state_dir.display()
             )));
         }
         match self.inner.logs.reopen(&id).await {

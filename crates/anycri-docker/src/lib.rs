@@ -22,10 +22,12 @@ mod image;
 pub mod labels;
 mod logs;
 mod network;
+mod owner;
 mod runtime;
 mod sandbox;
 mod stats;
 mod streaming;
 
 pub use anycri_streaming::StreamingConfig;
+pub use owner::NodeRole;
 pub use runtime::{DockerRuntime, DockerRuntimeBuilder, NetworkPlugin};

@@ -15,6 +15,7 @@ use crate::cache::TtlCache;
 use async_trait::async_trait;
 use bollard::Docker;
 
+use crate::owner::{NodeRole, Ownership};
 use crate::{checkpoint::Checkpoints, error::docker_error, logs::LogManager, stats::StatsCache};
 
 /// The name the Docker shim reports in `Version`.
@@ -47,6 +48,7 @@ pub struct DockerRuntimeBuilder {
     timeout: Duration,
     stats_cache_ttl: Duration,
     streaming: StreamingConfig,
+    role: NodeRole,
 }
 
 impl DockerRuntimeBuilder {
@@ -61,7 +63,16 @@ impl DockerRuntimeBuilder {
             timeout: Duration::from_secs(120),
             stats_cache_ttl: Duration::from_secs(10),
             streaming: StreamingConfig::default(),
+            role: NodeRole::default(),
         }
+    }
+
+    /// What this process does with the node's container logs (default [`NodeRole::Auto`]:
+    /// nothing on connect; it writes the logs of the containers it starts only while no
+    /// other process manages the node). `anycri shim docker` is [`NodeRole::Manager`].
+    pub fn role(mut self, role: NodeRole) -> Self {
+        self.role = role;
+        self
     }
 
     /// The image of pause containers (default `registry.k8s.io/pause:3.9`).
@@ -107,8 +118,9 @@ impl DockerRuntimeBuilder {
         self
     }
 
-    /// Connect to Docker, negotiate the API version, and resume the log writers of running
-    /// containers.
+    /// Connect to Docker and negotiate the API version. Writes nothing on the host, except
+    /// for [`NodeRole::Manager`], which takes the node's owner lock (failing if another
+    /// process holds it) and resumes the log writers of running containers.
     pub async fn connect(self) -> Result<DockerRuntime> {
         let path = socket_path(&self.endpoint)?;
         let docker = Docker::connect_with_unix(
@@ -126,6 +138,7 @@ impl DockerRuntimeBuilder {
             )
         })?;
         let checkpoints = Checkpoints::open(self.state_dir.join("sandboxes")).await?;
+        let role = self.role;
         let runtime = DockerRuntime {
             inner: Arc::new(Inner {
                 logs: LogManager::new(docker.clone()),
@@ -140,9 +153,14 @@ impl DockerRuntimeBuilder {
                 image_refs: TtlCache::new(crate::image::IMAGE_REF_TTL),
                 oom_verdicts: TtlCache::new(crate::container::OOM_VERDICT_TTL),
                 own_sandboxes: TtlCache::new(crate::sandbox::OWN_SANDBOX_TTL),
+                role,
+                state_dir: self.state_dir,
+                ownership: Ownership::default(),
             }),
         };
-        runtime.resume_logging().await;
+        if role == NodeRole::Manager {
+            runtime.claim_node().await?;
+        }
         Ok(runtime)
     }
 }
@@ -187,6 +205,12 @@ pub(crate) struct Inner {
     /// Full IDs of pause containers this process created: a container ID cannot change
     /// kind, so RemovePodSandbox needs no inspect to know one of these is a sandbox.
     pub own_sandboxes: TtlCache<()>,
+    /// What this process does with the node's logs.
+    pub role: NodeRole,
+    /// The state directory (checkpoints, the owner lock).
+    pub state_dir: PathBuf,
+    /// Whether this process owns the node's logs, once decided.
+    pub ownership: Ownership,
 }
 
 /// The Docker shim. Cheap to clone; clones share the connection and state.
