@@ -22,6 +22,10 @@ use clap::{Args, ValueEnum};
 /// `anycri shim docker` flags.
 #[derive(Debug, Args)]
 pub struct DockerShimArgs {
+    /// Group that owns the CRI socket (a name or gid; mode 0660), so its members may use it
+    /// without root, like containerd's `[grpc] gid`.
+    #[arg(long)]
+    socket_group: Option<String>,
     /// Where to serve CRI.
     #[arg(long, default_value = "unix:///var/run/anycri-dockerd.sock")]
     pub listen: String,
@@ -67,6 +71,10 @@ pub enum NetworkPluginArg {
 /// `anycri proxy` flags.
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
+    /// Group that owns the CRI socket (a name or gid; mode 0660), so its members may use it
+    /// without root, like containerd's `[grpc] gid`.
+    #[arg(long)]
+    socket_group: Option<String>,
     /// Where to serve CRI.
     #[arg(long)]
     pub listen: String,
@@ -123,6 +131,12 @@ pub async fn shim_docker(args: DockerShimArgs) -> Result<()> {
     let server = CriServer::new(shim.clone(), shim);
     let options = ServeOptions {
         max_message_size: args.max_message_size,
+        group: args
+            .socket_group
+            .as_deref()
+            .map(anycri_server::group_id)
+            .transpose()
+            .map_err(|e| e.context("--socket-group"))?,
         ..Default::default()
     };
     let served = anycri_server::serve_unix(server, socket, options, shutdown_signal()).await;
@@ -286,6 +300,12 @@ pub async fn proxy(args: ProxyArgs) -> Result<()> {
     let server = CriServer::new(recorded.clone(), recorded);
     let options = ServeOptions {
         max_message_size: args.max_message_size,
+        group: args
+            .socket_group
+            .as_deref()
+            .map(anycri_server::group_id)
+            .transpose()
+            .map_err(|e| e.context("--socket-group"))?,
         ..Default::default()
     };
     anycri_server::serve_unix(server, socket, options, shutdown_signal()).await

@@ -574,6 +574,7 @@ impl DockerRuntime {
             .append(true)
             .create(true)
             .mode(0o640)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&path)
             .await
         {

@@ -439,18 +439,22 @@ impl Writer {
     }
 }
 
-/// Open (create) a log file for appending, creating its directory; a last line cut short
+/// Open (create) a log file for appending (never through a symlink), creating its
+/// directory; a last line cut short
 /// (by a crash or a full disk) is ended first, so the next entry starts on its own line.
 async fn open_log(path: PathBuf) -> std::io::Result<tokio::fs::File> {
     let file = tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        // A symlink planted at the path is not followed (ELOOP): the writer never appends to
+        // a file someone else chose.
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
             .mode(0o640)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&path)?;
         let len = file.metadata()?.len();
         if len > 0 {
@@ -767,6 +771,25 @@ mod tests {
             "2024-05-01T10:00:00Z stdout F a\n2024-05-01T10:00:01Z stdout F cu\n\
              2024-05-01T10:00:02Z stdout F b\n"
         );
+    }
+
+    #[tokio::test]
+    async fn open_log_never_follows_a_planted_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious\n").unwrap();
+        let path = dir.path().join("pod/ctr/0.log");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        let err = open_log(path.clone()).await.unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::ELOOP), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+        // A real file is created readable by owner and group only.
+        let fresh = dir.path().join("pod/ctr/1.log");
+        drop(open_log(fresh.clone()).await.unwrap());
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o007, 0, "no access for others: {mode:o}");
     }
 
     #[tokio::test]

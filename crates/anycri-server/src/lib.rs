@@ -28,7 +28,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
 pub use authority::AuthorityFix;
-pub use serve::{ServeOptions, serve_unix};
+pub use serve::{ServeOptions, group_id, serve_unix};
 
 /// A response stream as tonic's server wants it.
 pub type StatusStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;

@@ -23,6 +23,9 @@ pub struct ServeOptions {
     pub mode: u32,
     /// Largest message sent or received (default 16 MiB).
     pub max_message_size: usize,
+    /// Group that owns the socket (a gid), so its members may connect, like containerd's
+    /// `[grpc] gid` (default: the server's own group).
+    pub group: Option<u32>,
 }
 
 impl Default for ServeOptions {
@@ -30,6 +33,7 @@ impl Default for ServeOptions {
         ServeOptions {
             mode: 0o660,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            group: None,
         }
     }
 }
@@ -43,7 +47,7 @@ fn io_error(what: String, e: std::io::Error) -> Error {
     Error::with_source(kind, what, e)
 }
 
-async fn bind(path: &Path, mode: u32) -> Result<UnixListener> {
+async fn bind(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener> {
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent)
             .await
@@ -66,7 +70,28 @@ async fn bind(path: &Path, mode: u32) -> Result<UnixListener> {
     tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .await
         .map_err(|e| io_error(format!("setting the mode of {}", path.display()), e))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| io_error(format!("giving {} to group {gid}", path.display()), e))?;
+    }
     Ok(listener)
+}
+
+/// The gid of `group`: a number, or a name from `/etc/group`.
+pub fn group_id(group: &str) -> Result<u32> {
+    if let Ok(gid) = group.parse() {
+        return Ok(gid);
+    }
+    let text = std::fs::read_to_string("/etc/group")
+        .map_err(|e| io_error("reading /etc/group".into(), e))?;
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            Some((f.next()?, f.nth(1)?))
+        })
+        .find(|(name, _)| *name == group)
+        .and_then(|(_, gid)| gid.parse().ok())
+        .ok_or_else(|| Error::invalid_argument(format!("no group {group:?} in /etc/group")))
 }
 
 /// Serve `server` on the unix socket at `path` until `shutdown` resolves; in-flight calls
@@ -78,7 +103,7 @@ pub async fn serve_unix(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
     let path = path.into();
-    let listener = bind(&path, options.mode).await?;
+    let listener = bind(&path, options.mode, options.group).await?;
     tracing::info!(socket = %path.display(), "serving CRI");
     let incoming = UnixListenerStream::new(listener).map_ok(AuthorityFix::new);
     let result = tonic::transport::Server::builder()

@@ -57,3 +57,46 @@ async fn socket_lifecycle() {
         .unwrap();
     assert!(!path.exists());
 }
+
+/// `--socket-group`: the socket belongs to the group given, mode 0660.
+#[tokio::test]
+async fn socket_group() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cri.sock");
+    // A group other than ours where we may give one (root); else our own.
+    let gid = if is_root() {
+        anycri_server::group_id("nogroup").unwrap_or(65534)
+    } else {
+        std::fs::metadata(dir.path()).unwrap().gid()
+    };
+    let options = ServeOptions {
+        group: Some(gid),
+        ..Default::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(serve_unix(server(), path.clone(), options, async move {
+        let _ = stopped.await;
+    }));
+    wait_for(&path).await;
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.gid(), gid);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    stop.send(()).unwrap();
+    let _ = task.await;
+    assert_eq!(anycri_server::group_id("0").unwrap(), 0);
+    assert_eq!(anycri_server::group_id("root").unwrap(), 0);
+    assert_eq!(
+        anycri_server::group_id("no-such-group-anycri")
+            .unwrap_err()
+            .kind(),
+        anycri_core::ErrorKind::InvalidArgument
+    );
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
