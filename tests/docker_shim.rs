@@ -343,10 +343,13 @@ docker_test!(a_new_shim_sees_everything_and_resumes_logging, |e| {
         .get_container_status(&ids.container_id)
         .await
         .unwrap();
-    // A new process: a shim built from scratch on the same Docker and state directory.
+    // A new process: a shim built from scratch on the same Docker and state directory. It
+    // writes nothing until it manages the node, which it may once the old one is gone (its
+    // owner lock with it), as a restarted daemon does.
     let socket = common::env_value("DOCKER_ENDPOINT").unwrap();
-    let fresh = new_shim(&socket, &e.state_dir, &e.pause).await;
-    drop(std::mem::replace(&mut e.shim, Arc::new(fresh)));
+    let fresh = Arc::new(new_shim(&socket, &e.state_dir, &e.pause).await);
+    drop(std::mem::replace(&mut e.shim, fresh.clone()));
+    fresh.manage_node().await.unwrap();
     let after_pod = e.shim.get_pod_status(&ids.pod_sandbox_id).await.unwrap();
     let after_ctr = e
         .shim

@@ -164,6 +164,21 @@ impl DockerRuntime {
         }
     }
 
+    /// Manage the node from now on, explicitly: take the state directory's owner lock (or
+    /// fail with FailedPrecondition naming the process that holds it), resume the log
+    /// writers of running containers and write the logs of every container that starts.
+    /// What `anycri shim docker` does when it starts ([`NodeRole::Manager`] at connect); a
+    /// tool that replaces such a daemon calls it. A read-only runtime cannot.
+    pub async fn manage_node(&self) -> Result<()> {
+        if self.inner.role == NodeRole::ReadOnly {
+            return Err(Error::new(
+                ErrorKind::FailedPrecondition,
+                "this Docker runtime was built read-only (NodeRole::ReadOnly)",
+            ));
+        }
+        self.claim_node().await
+    }
+
     /// For [`NodeRole::Manager`]: take the lock now or fail.
     pub(crate) async fn claim_node(&self) -> Result<()> {
         if self.owns_logs().await {
