@@ -182,7 +182,9 @@ pub trait RuntimeServiceExt: RuntimeService {
         }
     }
 
-    /// Run `cmd` in the container and collect its output (ExecSync). `timeout` of zero means none.
+    /// Run `cmd` in the container and collect its output (ExecSync). `timeout` of zero means
+    /// none; the CRI counts whole seconds, so a timeout with a fraction of a second is
+    /// rounded up (500 ms is 1 s, never "no timeout").
     async fn exec_collect(
         &self,
         container_id: &str,
@@ -193,7 +195,7 @@ pub trait RuntimeServiceExt: RuntimeService {
             .exec_sync(ExecSyncRequest {
                 container_id: container_id.to_owned(),
                 cmd: cmd.iter().map(|s| s.to_string()).collect(),
-                timeout: timeout.as_secs().try_into().unwrap_or(i64::MAX),
+                timeout: crate::kubelet::cri_seconds(timeout),
             })
             .await?;
         Ok(ExecOutput {

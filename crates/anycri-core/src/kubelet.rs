@@ -120,6 +120,14 @@ pub fn prepare_container(
     }
 }
 
+/// A duration as a CRI seconds field (ExecSync's `timeout`, StopContainer's grace period):
+/// whole seconds rounded up, so a sub-second duration never becomes 0, which the CRI reads
+/// as "no timeout" (or "kill at once").
+pub fn cri_seconds(d: std::time::Duration) -> i64 {
+    let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
+    i64::try_from(secs).unwrap_or(i64::MAX)
+}
+
 /// A streaming URL (Exec/Attach/PortForward's answer) as the kubelet reads it: a
 /// scheme-less `//host:port/path`, which cri-dockerd returns, means `http://host:port/path`;
 /// anything else is kept as it is.
@@ -135,6 +143,17 @@ pub fn streaming_url(url: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::builders::{ContainerConfigBuilder, PodSandboxConfigBuilder};
+
+    #[test]
+    fn cri_seconds_round_up() {
+        use std::time::Duration;
+        assert_eq!(cri_seconds(Duration::ZERO), 0);
+        assert_eq!(cri_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(cri_seconds(Duration::from_millis(500)), 1);
+        assert_eq!(cri_seconds(Duration::from_secs(2)), 2);
+        assert_eq!(cri_seconds(Duration::from_millis(2001)), 3);
+        assert_eq!(cri_seconds(Duration::MAX), i64::MAX);
+    }
 
     #[test]
     fn directories_and_image() {
