@@ -55,7 +55,8 @@ impl GrpcRuntimeBuilder {
         }
     }
 
-    /// How long to wait for the socket to accept a connection (default 5 s).
+    /// How long to wait for the socket to accept a connection and, with the handshake, for
+    /// its `Version` answer (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -107,7 +108,22 @@ impl GrpcRuntimeBuilder {
             }),
         };
         if self.handshake {
-            runtime.handshake().await.map_err(context)?;
+            // Bounded by the connect timeout, not the request timeout: a socket that accepts
+            // but does not answer gRPC (containerd's `.ttrpc`, a wrong service) fails fast.
+            match tokio::time::timeout(self.connect_timeout, runtime.handshake()).await {
+                Ok(result) => {
+                    result.map_err(context)?;
+                }
+                Err(_) => {
+                    return Err(context(Error::new(
+                        ErrorKind::DeadlineExceeded,
+                        format!(
+                            "no CRI Version answer within the connect timeout ({:?}): the socket accepts connections but does not answer CRI gRPC (is it containerd's .ttrpc socket, or another service?)",
+                            self.connect_timeout
+                        ),
+                    )));
+                }
+            }
         }
         Ok(runtime)
     }
