@@ -268,11 +268,26 @@ async fn events_and_watch_on_containerd() {
             .expect("run anycri")
     };
     // They run until stopped (a runtime may still deliver an earlier test's events: only
-    // this test's container counts).
+    // this test's container counts). Their lines are collected as they come.
+    let collect = |what: &'static str, mut child: std::process::Child| {
+        let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let stdout = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        (what, child, lines)
+    };
     let watchers = [
-        ("events", spawn(&["events"])),
-        ("watch", spawn(&["watch"])),
-        (
+        collect("events", spawn(&["events"])),
+        collect("watch", spawn(&["watch"])),
+        collect(
             "watch --relist-only",
             spawn(&["watch", "--relist-only", "--relist-period", "100ms"]),
         ),
@@ -297,20 +312,30 @@ async fn events_and_watch_on_containerd() {
         .remove_pod_with_containers(&ids.pod_sandbox_id)
         .await
         .unwrap();
-    // Time for the last events and a few relists; stdout is line-buffered, so every event
-    // printed is in the pipe when the process is stopped.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    for (what, mut child) in watchers {
+    // Each watcher reports this container's DELETED (within a generous bound).
+    let deleted = |lines: &[String]| {
+        lines.iter().any(|l| {
+            l.contains(&ids.container_id)
+                && l.contains("\"container_event_type\":\"CONTAINER_DELETED_EVENT\"")
+        })
+    };
+    for _ in 0..200 {
+        if watchers
+            .iter()
+            .all(|(_, _, lines)| deleted(&lines.lock().unwrap()))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (what, mut child, lines) in watchers {
         assert!(
             child.try_wait().unwrap().is_none(),
             "{what} ended on its own"
         );
         child.kill().unwrap();
-        let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-            .await
-            .unwrap()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let _ = child.wait();
+        let stdout = lines.lock().unwrap().join("\n");
         let kinds: Vec<String> = stdout
             .lines()
             .map(|l| {
