@@ -129,16 +129,7 @@ pub async fn shim_docker(args: DockerShimArgs) -> Result<()> {
     let runtime = builder.connect().await?;
     let shim = Arc::new(runtime.clone().with_tracing());
     let server = CriServer::new(shim.clone(), shim);
-    let options = ServeOptions {
-        max_message_size: args.max_message_size,
-        group: args
-            .socket_group
-            .as_deref()
-            .map(anycri_server::group_id)
-            .transpose()
-            .map_err(|e| e.context("--socket-group"))?,
-        ..Default::default()
-    };
+    let options = serve_options(args.max_message_size, args.socket_group.as_deref())?;
     let served = anycri_server::serve_unix(server, socket, options, shutdown_signal()).await;
     // Streaming sessions end with the daemon, their exec processes killed; cut off by the
     // exit instead, they would go on running in the containers.
@@ -298,15 +289,21 @@ pub async fn proxy(args: ProxyArgs) -> Result<()> {
         });
     }
     let server = CriServer::new(recorded.clone(), recorded);
-    let options = ServeOptions {
-        max_message_size: args.max_message_size,
-        group: args
-            .socket_group
-            .as_deref()
+    let options = serve_options(args.max_message_size, args.socket_group.as_deref())?;
+    anycri_server::serve_unix(server, socket, options, shutdown_signal()).await
+}
+
+/// The socket options both daemons take: the message limit and `--socket-group`.
+fn serve_options(
+    max_message_size: usize,
+    socket_group: Option<&str>,
+) -> anycri::Result<ServeOptions> {
+    Ok(ServeOptions {
+        max_message_size,
+        group: socket_group
             .map(anycri_server::group_id)
             .transpose()
             .map_err(|e| e.context("--socket-group"))?,
         ..Default::default()
-    };
-    anycri_server::serve_unix(server, socket, options, shutdown_signal()).await
+    })
 }

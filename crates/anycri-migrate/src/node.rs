@@ -55,6 +55,15 @@ impl NodeScan {
         self.root.join(p.strip_prefix("/").unwrap_or(p))
     }
 
+    /// The fixed directories (absolute on the node) and the extra ones, under the root.
+    fn dirs(&self, fixed: &[&str], extra: &[PathBuf]) -> Vec<PathBuf> {
+        fixed
+            .iter()
+            .map(|d| self.at(d))
+            .chain(extra.iter().map(|d| self.at(d)))
+            .collect()
+    }
+
     /// `path` under the root, as the node sees it.
     fn shown(&self, path: &Path) -> String {
         match path.strip_prefix(&self.root) {
@@ -264,18 +273,17 @@ fn scan_cron(scan: &NodeScan) -> (Vec<Finding>, usize) {
 }
 
 fn scan_scripts(scan: &NodeScan) -> (Vec<Finding>, usize) {
-    let mut dirs: Vec<PathBuf> = [
-        "/usr/local/bin",
-        "/usr/local/sbin",
-        "/etc/cron.hourly",
-        "/etc/cron.daily",
-        "/etc/cron.weekly",
-        "/etc/cron.monthly",
-    ]
-    .iter()
-    .map(|d| scan.at(d))
-    .collect();
-    dirs.extend(scan.script_dirs.iter().map(|d| scan.at(d)));
+    let dirs = scan.dirs(
+        &[
+            "/usr/local/bin",
+            "/usr/local/sbin",
+            "/etc/cron.hourly",
+            "/etc/cron.daily",
+            "/etc/cron.weekly",
+            "/etc/cron.monthly",
+        ],
+        &scan.script_dirs,
+    );
     let mut findings = Vec::new();
     let mut n = 0;
     for file in text_files(&dirs, 8) {
@@ -472,25 +480,24 @@ fn endpoint_finding(at: &str, setting: &str, value: &str) -> Option<Finding> {
 }
 
 fn scan_log_readers(scan: &NodeScan) -> (Vec<Finding>, usize) {
-    let mut dirs: Vec<PathBuf> = [
-        "/etc/fluent-bit",
-        "/etc/td-agent-bit",
-        "/etc/td-agent",
-        "/etc/fluent",
-        "/etc/fluentd",
-        "/etc/filebeat",
-        "/etc/vector",
-        "/etc/promtail",
-        "/etc/otelcol",
-        "/etc/otelcol-contrib",
-        "/etc/datadog-agent",
-        "/etc/google-fluentd",
-        "/etc/rsyslog.d",
-    ]
-    .iter()
-    .map(|d| scan.at(d))
-    .collect();
-    dirs.extend(scan.agent_configs.iter().map(|p| scan.at(p)));
+    let dirs = scan.dirs(
+        &[
+            "/etc/fluent-bit",
+            "/etc/td-agent-bit",
+            "/etc/td-agent",
+            "/etc/fluent",
+            "/etc/fluentd",
+            "/etc/filebeat",
+            "/etc/vector",
+            "/etc/promtail",
+            "/etc/otelcol",
+            "/etc/otelcol-contrib",
+            "/etc/datadog-agent",
+            "/etc/google-fluentd",
+            "/etc/rsyslog.d",
+        ],
+        &scan.agent_configs,
+    );
     let mut findings = Vec::new();
     let mut n = 0;
     for file in text_files(&dirs, 6) {
