@@ -52,6 +52,9 @@ pub struct StreamingConfig {
     pub base_url: Option<String>,
     /// How long [`StreamingServer::shutdown`] waits for sessions (default 10 s).
     pub shutdown_timeout: Duration,
+    /// Most sessions (exec, attach, port-forward connections) running at once (default
+    /// 256); a request beyond it is answered 429 Too Many Requests before any upgrade.
+    pub max_sessions: usize,
 }
 
 impl Default for StreamingConfig {
@@ -62,6 +65,7 @@ impl Default for StreamingConfig {
             max_in_flight: 1000,
             base_url: None,
             shutdown_timeout: Duration::from_secs(10),
+            max_sessions: 256,
         }
     }
 }
@@ -71,6 +75,8 @@ struct Shared {
     provider: Arc<dyn StreamingProvider>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
+    /// One permit per running session.
+    sessions: Arc<tokio::sync::Semaphore>,
 }
 
 /// The streaming server. Dropping it stops it without waiting; [`shutdown`](Self::shutdown)
@@ -125,6 +131,7 @@ impl StreamingServer {
             provider,
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            sessions: Arc::new(tokio::sync::Semaphore::new(config.max_sessions.max(1))),
         });
         shared.tracker.spawn(accept_loop(listener, shared.clone()));
         tracing::info!(address = %local_addr, "streaming server listening");
@@ -275,6 +282,14 @@ fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byte
             "streaming endpoints take GET (WebSocket) or POST (SPDY)",
         );
     }
+    // A bounded number of sessions: refused before the token is spent, so the client may
+    // try the same URL again while it is valid.
+    let Ok(permit) = shared.sessions.clone().try_acquire_owned() else {
+        return text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many streaming sessions at once; try again when one ends",
+        );
+    };
     let request = match shared.tokens.consume(token) {
         Some(r) if r.path() == kind => r,
         _ => {
@@ -286,8 +301,8 @@ fn handle(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byte
     };
     let upgrade = header_str(&req, header::UPGRADE).map(str::to_ascii_lowercase);
     match upgrade.as_deref() {
-        Some("websocket") => upgrade_websocket(shared, &mut req, request),
-        Some("spdy/3.1") => upgrade_spdy(shared, req, request),
+        Some("websocket") => upgrade_websocket(shared, &mut req, request, permit),
+        Some("spdy/3.1") => upgrade_spdy(shared, req, request, permit),
         Some(u) if u.starts_with("spdy/") => text(
             StatusCode::BAD_REQUEST,
             format!("unsupported SPDY version {u:?}; this server speaks SPDY/3.1"),
@@ -330,6 +345,7 @@ fn upgrade_spdy(
     shared: Arc<Shared>,
     req: Request<Incoming>,
     request: StreamRequest,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Response<Full<Bytes>> {
     use anycri_spdy::k8s::{self, RemoteCommandProtocol};
 
@@ -377,6 +393,8 @@ fn upgrade_spdy(
     let provider = shared.provider.clone();
     let client_gone = shared.shutdown.child_token();
     shared.tracker.spawn(async move {
+        // The session's permit, released when it ends.
+        let _permit = permit;
         let upgraded = match on_upgrade.await {
             Ok(u) => TokioIo::new(u),
             Err(e) => {
@@ -419,6 +437,7 @@ fn upgrade_websocket(
     shared: Arc<Shared>,
     req: &mut Request<Incoming>,
     request: StreamRequest,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Response<Full<Bytes>> {
     let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned() else {
         return text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key");
@@ -492,6 +511,8 @@ fn upgrade_websocket(
     let provider = shared.provider.clone();
     let client_gone = shared.shutdown.child_token();
     shared.tracker.spawn(async move {
+        // The session's permit, released when it ends.
+        let _permit = permit;
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {

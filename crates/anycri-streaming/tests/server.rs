@@ -606,3 +606,55 @@ async fn shutdown_ends_sessions_and_stops_listening() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn sessions_beyond_the_bound_are_refused_until_one_ends() {
+    let config = StreamingConfig {
+        max_sessions: 1,
+        ..Default::default()
+    };
+    let (server, _) = server(config).await;
+    let first = server
+        .get_exec(exec_request("wait", false, false, false))
+        .unwrap()
+        .url;
+    let session = client::connect_exec(&first, ExecOptions::default())
+        .await
+        .unwrap();
+    // A second session is refused (429) before its token is spent.
+    let url = server
+        .get_exec(exec_request("echo again", false, false, false))
+        .unwrap()
+        .url;
+    for transport in [Transport::WebSocket, Transport::Spdy] {
+        let err = client::connect_exec_with(&url, ExecOptions::default(), transport)
+            .await
+            .unwrap_err();
+        assert!(err.message().contains("429"), "{transport:?}: {err}");
+    }
+    assert_eq!(
+        server.pending_tokens(),
+        1,
+        "the refused token is still valid"
+    );
+    // Once the first session ends, the same URL works.
+    drop(session);
+    for _ in 0..500 {
+        match client::connect_exec(&url, ExecOptions::default()).await {
+            Ok(mut s) => {
+                let mut out = String::new();
+                s.stdout
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut out)
+                    .await
+                    .unwrap();
+                assert_eq!(out, "again\n");
+                return;
+            }
+            Err(e) => assert!(e.message().contains("429"), "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the session's slot was never released");
+}
