@@ -329,6 +329,50 @@ docker_test!(log_file_is_cri_format_and_reopens, |e| {
     assert_eq!(err.kind(), anycri::ErrorKind::FailedPrecondition);
 });
 
+docker_test!(
+    a_log_path_outside_the_log_directory_is_refused_and_nothing_is_made,
+    |e| {
+        let pod_config = e.target.pod("logpath");
+        let pod = e.shim.run_pod(pod_config.clone()).await.unwrap();
+        for bad in [
+            "../escape.log",
+            "/tmp/anycri-escape.log",
+            "c/../../escape.log",
+        ] {
+            let mut config = e.target.container("c", "true");
+            config.log_path = bad.into();
+            // Straight to the RPC: the client-side helpers refuse it too.
+            let err = e
+                .shim
+                .create_container(CreateContainerRequest {
+                    pod_sandbox_id: pod.clone(),
+                    config: Some(config),
+                    sandbox_config: Some(pod_config.clone()),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                anycri::ErrorKind::InvalidArgument,
+                "{bad}: {err}"
+            );
+        }
+        let left = e
+            .shim
+            .list_containers(ListContainersRequest {
+                filter: Some(ContainerFilter {
+                    pod_sandbox_id: pod.clone(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .unwrap()
+            .containers;
+        assert!(left.is_empty(), "half-made containers: {left:?}");
+        assert!(!std::path::Path::new("/tmp/anycri-escape.log").exists());
+    }
+);
+
 docker_test!(a_new_shim_sees_everything_and_resumes_logging, |e| {
     let script = "i=0; while true; do echo tick-$i; i=$((i+1)); sleep 0.2; done";
     let pod = e.target.pod("restart");

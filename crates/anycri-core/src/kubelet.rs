@@ -107,17 +107,47 @@ pub fn prepare_container(
             config.labels.entry(key.to_string()).or_insert(value);
         }
     }
-    let Some(pod) = pod.filter(|p| !p.log_directory.is_empty()) else {
+    let Some(pod) = pod else {
         return Ok(());
     };
-    if config.log_path.is_empty() {
-        return Ok(());
-    }
-    let log = Path::new(&pod.log_directory).join(&config.log_path);
-    match log.parent() {
+    match log_file_path(&pod.log_directory, &config.log_path)?
+        .as_deref()
+        .and_then(Path::parent)
+    {
         Some(dir) => create_log_dir(dir),
         None => Ok(()),
     }
+}
+
+/// Where a container's log file goes: `log_path` under the pod's `log_directory`, or `None`
+/// when either is empty (no log file). A `log_path` that is absolute, climbs out of the
+/// directory (`..`) or holds a NUL byte is InvalidArgument: a runtime that joined it as it
+/// is would write wherever a client asked.
+pub fn log_file_path(log_directory: &str, log_path: &str) -> Result<Option<std::path::PathBuf>> {
+    if log_directory.is_empty() || log_path.is_empty() {
+        return Ok(None);
+    }
+    let bad = |why: &str| {
+        Err(crate::Error::invalid_argument(format!(
+            "log_path {log_path:?} {why}; it must be a relative path inside the pod's log directory"
+        )))
+    };
+    if log_path.contains('\0') || log_directory.contains('\0') {
+        return bad("holds a NUL byte");
+    }
+    let relative = Path::new(log_path);
+    if relative.is_absolute() {
+        return bad("is absolute");
+    }
+    if relative.components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return bad("leaves the log directory");
+    }
+    Ok(Some(Path::new(log_directory).join(relative)))
 }
 
 /// A duration as a CRI seconds field (ExecSync's `timeout`, StopContainer's grace period):
@@ -143,6 +173,20 @@ pub fn streaming_url(url: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::builders::{ContainerConfigBuilder, PodSandboxConfigBuilder};
+
+    #[test]
+    fn log_paths_stay_inside_the_log_directory() {
+        let ok = log_file_path("/var/log/pods/p", "c/0.log")
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok, Path::new("/var/log/pods/p/c/0.log"));
+        assert_eq!(log_file_path("", "c/0.log").unwrap(), None);
+        assert_eq!(log_file_path("/d", "").unwrap(), None);
+        for bad in ["../x.log", "c/../../x.log", "/etc/passwd", "c/\0.log"] {
+            let err = log_file_path("/var/log/pods/p", bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{bad}");
+        }
+    }
 
     #[test]
     fn cri_seconds_round_up() {

@@ -318,14 +318,9 @@ impl DockerRuntime {
             .filter(|d| !d.is_empty())
             .or_else(|| sandbox_labels.get(labels::LOG_DIRECTORY_LABEL).cloned())
             .unwrap_or_default();
-        let log_path = if log_dir.is_empty() || config.log_path.is_empty() {
-            String::new()
-        } else {
-            std::path::Path::new(&log_dir)
-                .join(&config.log_path)
-                .to_string_lossy()
-                .into_owned()
-        };
+        let log_path = anycri_core::kubelet::log_file_path(&log_dir, &config.log_path)?
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
 
         let linux = config.linux.clone().unwrap_or_default();
         let sc = linux.security_context.clone().unwrap_or_default();

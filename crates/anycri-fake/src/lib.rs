@@ -679,14 +679,9 @@ impl RuntimeService for FakeRuntime {
             .images
             .status(&image)
             .ok_or_else(|| Error::not_found(format!("image {image:?} not found")))?;
-        let log_path = if config.log_path.is_empty() || log_dir.is_empty() {
-            String::new()
-        } else {
-            PathBuf::from(&log_dir)
-                .join(&config.log_path)
-                .to_string_lossy()
-                .into_owned()
-        };
+        let log_path = anycri_core::kubelet::log_file_path(&log_dir, &config.log_path)?
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let id = new_id(&meta.name);
         let resources = config.linux.as_ref().and_then(|l| l.resources.clone());
         state.containers.insert(
