@@ -158,9 +158,20 @@ async fn connect_with(uri: &str, connect_timeout: Duration) -> Result<Connected>
             })
         }
         #[allow(unreachable_patterns)]
-        _ => Err(Error::invalid_argument(format!(
-            "endpoint {uri:?}: this build lacks the backend for it"
+        other => Err(Error::invalid_argument(format!(
+            "endpoint {uri:?}: this build of anycri lacks its backend; enable the `{}` feature of the anycri crate",
+            missing_feature(&other)
         ))),
+    }
+}
+
+/// The cargo feature that brings an endpoint's backend.
+#[allow(dead_code)]
+fn missing_feature(endpoint: &Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Unix(_) => "grpc",
+        Endpoint::Fake => "fake",
+        Endpoint::Docker { .. } => "docker",
     }
 }
 
@@ -281,6 +292,21 @@ pub async fn connect_auto() -> Result<Connected> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_missing_backend_names_its_feature() {
+        for (uri, feature) in [
+            ("unix:///run/x.sock", "grpc"),
+            ("fake://", "fake"),
+            ("docker:///var/run/docker.sock", "docker"),
+        ] {
+            assert_eq!(
+                missing_feature(&Endpoint::parse(uri).unwrap()),
+                feature,
+                "{uri}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
