@@ -95,7 +95,6 @@ struct Row {
     name: String,
     image: String,
     image_id: String,
-    command: String,
     created_at: i64,
     state: &'static str,
     status: ContainerStatus,
@@ -179,7 +178,6 @@ async fn rows(rt: &Arc<dyn RuntimeService>) -> anycri::Result<Vec<Row>> {
             name,
             image,
             image_id: status.image_id.clone(),
-            command: String::new(),
             created_at: c.created_at,
             state,
             pid: if state == "running" { pid } else { 0 },
@@ -237,7 +235,7 @@ fn status_text(row: &Row) -> String {
 /// `{{.Field}}` substitution (and `\t`, `\n`) for `ps --format`.
 fn ps_format(template: &str, row: &Row, no_trunc: bool) -> String {
     let mut out = template.replace("\\t", "\t").replace("\\n", "\n");
-    let label_re = regex_lite_label(&out);
+    let label_re = label_placeholders(&out);
     for (placeholder, key) in label_re {
         out = out.replace(
             &placeholder,
@@ -253,7 +251,8 @@ fn ps_format(template: &str, row: &Row, no_trunc: bool) -> String {
         ("ID", short(&row.id, no_trunc)),
         ("Names", row.name.clone()),
         ("Image", row.image.clone()),
-        ("Command", row.command.clone()),
+        // The CRI lists no command; Docker's column stays empty.
+        ("Command", String::new()),
         ("CreatedAt", rfc3339(row.created_at)),
         ("State", row.state.to_string()),
         ("Status", status_text(row)),
@@ -266,7 +265,7 @@ fn ps_format(template: &str, row: &Row, no_trunc: bool) -> String {
 }
 
 /// `{{.Label "key"}}` placeholders and their keys.
-fn regex_lite_label(template: &str) -> Vec<(String, String)> {
+fn label_placeholders(template: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{.Label \"") {
@@ -590,8 +589,8 @@ mod tests {
     }
 
     #[test]
-    fn label_placeholders() {
-        let found = regex_lite_label("{{.ID}} {{.Label \"a.b\"}}");
+    fn label_placeholders_are_found() {
+        let found = label_placeholders("{{.ID}} {{.Label \"a.b\"}}");
         assert_eq!(
             found,
             vec![("{{.Label \"a.b\"}}".to_string(), "a.b".to_string())]

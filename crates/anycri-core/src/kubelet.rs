@@ -67,13 +67,24 @@ pub fn pod_labels(config: &mut PodSandboxConfig) {
     let Some(meta) = config.metadata.clone() else {
         return;
     };
-    for (key, value) in [
-        (POD_NAME_LABEL, meta.name),
-        (POD_NAMESPACE_LABEL, meta.namespace),
-        (POD_UID_LABEL, meta.uid),
-    ] {
+    insert_absent(
+        &mut config.labels,
+        [
+            (POD_NAME_LABEL, meta.name),
+            (POD_NAMESPACE_LABEL, meta.namespace),
+            (POD_UID_LABEL, meta.uid),
+        ],
+    );
+}
+
+/// Adds each non-empty label the map lacks.
+fn insert_absent<const N: usize>(
+    labels: &mut std::collections::HashMap<String, String>,
+    pairs: [(&str, String); N],
+) {
+    for (key, value) in pairs {
         if !value.is_empty() {
-            config.labels.entry(key.to_string()).or_insert(value);
+            labels.entry(key.to_string()).or_insert(value);
         }
     }
 }
@@ -97,16 +108,15 @@ pub fn prepare_container(
         .as_ref()
         .map(|m| m.name.clone())
         .unwrap_or_default();
-    for (key, value) in [
-        (POD_NAME_LABEL, pod_meta.name),
-        (POD_NAMESPACE_LABEL, pod_meta.namespace),
-        (POD_UID_LABEL, pod_meta.uid),
-        (CONTAINER_NAME_LABEL, name),
-    ] {
-        if !value.is_empty() {
-            config.labels.entry(key.to_string()).or_insert(value);
-        }
-    }
+    insert_absent(
+        &mut config.labels,
+        [
+            (POD_NAME_LABEL, pod_meta.name),
+            (POD_NAMESPACE_LABEL, pod_meta.namespace),
+            (POD_UID_LABEL, pod_meta.uid),
+            (CONTAINER_NAME_LABEL, name),
+        ],
+    );
     let Some(pod) = pod else {
         return Ok(());
     };

@@ -460,10 +460,7 @@ impl Watcher {
     async fn relist_logged(&mut self, emit: bool) -> std::result::Result<bool, Closed> {
         match self.relist(emit).await {
             Ok(()) => Ok(true),
-            Err(e) if self.tx.is_closed() => {
-                let _ = e;
-                Err(Closed)
-            }
+            Err(_) if self.tx.is_closed() => Err(Closed),
             Err(e) => {
                 tracing::warn!(error = %e, "relisting the runtime failed; retrying");
                 Ok(false)
@@ -562,10 +559,7 @@ impl Watcher {
 
     async fn on_event(&mut self, event: SourceEvent) -> std::result::Result<(), Closed> {
         match event {
-            SourceEvent::Transition(t) => self
-                .emit_transition(t, EventOrigin::Runtime)
-                .await
-                .map_err(|_| Closed),
+            SourceEvent::Transition(t) => self.emit_transition(t, EventOrigin::Runtime).await,
             SourceEvent::Response(r) => {
                 let pod = r.pod_sandbox_status.as_ref().map(|s| s.id.clone());
                 let mut t = Transition::new(
@@ -574,9 +568,7 @@ impl Watcher {
                     r.created_at,
                 );
                 t.pod_sandbox_id = pod;
-                self.emit(t, Some(*r), EventOrigin::Runtime)
-                    .await
-                    .map_err(|_| Closed)
+                self.emit(t, Some(*r), EventOrigin::Runtime).await
             }
         }
     }
@@ -586,7 +578,7 @@ impl Watcher {
         t: Transition,
         origin: EventOrigin,
     ) -> std::result::Result<(), Closed> {
-        self.emit(t, None, origin).await.map_err(|_| Closed)
+        self.emit(t, None, origin).await
     }
 
     /// Emits `t` if it moves its container forward.

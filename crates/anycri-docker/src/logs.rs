@@ -179,7 +179,6 @@ impl LogManager {
     }
 
     /// Whether a writer runs for the container.
-    #[cfg(test)]
     pub fn is_writing(&self, container_id: &str) -> bool {
         lock(&self.writers)
             .get(container_id)

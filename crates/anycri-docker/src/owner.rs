@@ -235,6 +235,10 @@ async fn follow_starts(weak: Weak<Inner>) {
                 continue;
             };
             let Some(inner) = weak.upgrade() else { return };
+            // Its own StartContainer already gave it a writer: no second inspect.
+            if inner.logs.is_writing(&id) {
+                continue;
+            }
             let runtime = DockerRuntime { inner };
             if let Ok(inspect) = runtime
                 .docker()

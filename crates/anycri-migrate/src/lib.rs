@@ -103,8 +103,7 @@ pub async fn check(runtime: Option<&dyn RuntimeService>, options: &CheckOptions)
                     known.len() - before
                 ));
             }
-            Err(e) if !std::path::Path::new(path).exists() => {
-                let _ = e;
+            Err(_) if !std::path::Path::new(path).exists() => {
                 report.scanned(format!("Docker: no socket at {path}"));
             }
             Err(e) => report.extend([Finding::new(

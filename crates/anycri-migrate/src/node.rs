@@ -252,6 +252,23 @@ fn scan_cron(scan: &NodeScan) -> (Vec<Finding>, usize) {
         2,
     ));
     files.dedup();
+    docker_call_findings(
+        scan,
+        files,
+        Category::Cron,
+        "cron job runs",
+        "replace it with crictl or `anycri docker ...`, or keep Docker Engine for it",
+    )
+}
+
+/// A warning for every line of `files` that runs the Docker CLI; how many files were read.
+fn docker_call_findings(
+    scan: &NodeScan,
+    files: Vec<PathBuf>,
+    category: Category,
+    what: &str,
+    fix: &str,
+) -> (Vec<Finding>, usize) {
     let mut findings = Vec::new();
     let mut n = 0;
     for file in files {
@@ -261,11 +278,11 @@ fn scan_cron(scan: &NodeScan) -> (Vec<Finding>, usize) {
         n += 1;
         for (line, word, text) in docker_calls(&text) {
             findings.push(Finding::new(
-                Category::Cron,
+                category,
                 Severity::Warning,
                 format!("{}:{line}", scan.shown(&file)),
-                format!("cron job runs `{word}`: {text}"),
-                "replace it with crictl or `anycri docker ...`, or keep Docker Engine for it",
+                format!("{what} `{word}`: {text}"),
+                fix,
             ));
         }
     }
@@ -284,24 +301,13 @@ fn scan_scripts(scan: &NodeScan) -> (Vec<Finding>, usize) {
         ],
         &scan.script_dirs,
     );
-    let mut findings = Vec::new();
-    let mut n = 0;
-    for file in text_files(&dirs, 8) {
-        let Some(text) = read_text(&file) else {
-            continue;
-        };
-        n += 1;
-        for (line, word, text) in docker_calls(&text) {
-            findings.push(Finding::new(
-                Category::Script,
-                Severity::Warning,
-                format!("{}:{line}", scan.shown(&file)),
-                format!("runs `{word}`: {text}"),
-                "replace it with crictl or `anycri docker ps|images|inspect|logs|exec` (same flags and output shapes), or keep Docker Engine for it",
-            ));
-        }
-    }
-    (findings, n)
+    docker_call_findings(
+        scan,
+        text_files(&dirs, 8),
+        Category::Script,
+        "runs",
+        "replace it with crictl or `anycri docker ps|images|inspect|logs|exec` (same flags and output shapes), or keep Docker Engine for it",
+    )
 }
 
 /// Kubelet flags that went with dockershim (removed in Kubernetes 1.24: the kubelet no
