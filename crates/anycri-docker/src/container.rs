@@ -196,12 +196,22 @@ fn bind(m: &Mount) -> Result<String> {
 }
 
 fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option<String>> {
+    seccomp_opt_with(profile, legacy, |file| std::fs::read_to_string(file))
+}
+
+/// [`seccomp_opt`] with a localhost profile's file read by `read` (the fuzz targets give its
+/// contents instead of a file).
+pub fn seccomp_opt_with(
+    profile: Option<&SecurityProfile>,
+    legacy: &str,
+    read: impl FnOnce(&str) -> std::io::Result<String>,
+) -> Result<Option<String>> {
     use security_profile::ProfileType;
     if let Some(p) = profile {
         return match ProfileType::try_from(p.profile_type) {
             Ok(ProfileType::Unconfined) => Ok(Some("seccomp=unconfined".into())),
             Ok(ProfileType::Localhost) => {
-                let text = std::fs::read_to_string(&p.localhost_ref).map_err(|e| {
+                let text = read(&p.localhost_ref).map_err(|e| {
                     Error::with_source(
                         ErrorKind::InvalidArgument,
                         format!(
@@ -225,7 +235,7 @@ fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option
             let file = path.strip_prefix("localhost/").ok_or_else(|| {
                 Error::invalid_argument(format!("seccomp_profile_path {path:?} is not unconfined, runtime/default or localhost/<path>"))
             })?;
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = read(file).map_err(|e| {
                 Error::with_source(
                     ErrorKind::InvalidArgument,
                     format!("seccomp profile {file:?} cannot be read"),
@@ -496,7 +506,11 @@ impl DockerRuntime {
             open_stdin: Some(config.stdin),
             stdin_once: Some(config.stdin_once),
             user: docker_user(&sc)?,
-            labels: Some(labels::container_labels(&config, &sandbox_id, &log_path)),
+            labels: Some({
+                let mut l = labels::container_labels(&config, &sandbox_id, &log_path);
+                l.insert(labels::STATE_DIR_LABEL.into(), self.state_dir_label());
+                l
+            }),
             host_config: Some(host),
             ..Default::default()
         };
@@ -541,9 +555,12 @@ impl DockerRuntime {
 
     pub(crate) fn start_log_writer(&self, inspect: &ContainerInspectResponse) {
         let config = inspect.config.as_ref();
-        let path = config
-            .and_then(|c| c.labels.as_ref())
-            .and_then(|l| l.get(labels::LOG_PATH_LABEL));
+        let docker_labels = config.and_then(|c| c.labels.as_ref());
+        // Another shim's container (another state directory): its owner writes the log.
+        if docker_labels.is_some_and(|l| !labels::writes_log_of(l, &self.state_dir_label())) {
+            return;
+        }
+        let path = docker_labels.and_then(|l| l.get(labels::LOG_PATH_LABEL));
         if let (Some(id), Some(path)) = (&inspect.id, path) {
             let tty = config.and_then(|c| c.tty).unwrap_or(false);
             self.inner.logs.start(id, path.into(), tty);
@@ -582,7 +599,14 @@ impl DockerRuntime {
         let Ok(running) = self.list_kind(labels::TYPE_CONTAINER, [], "", true).await else {
             return;
         };
+        let state_dir = self.state_dir_label();
         for c in running {
+            if c.labels
+                .as_ref()
+                .is_some_and(|l| !labels::writes_log_of(l, &state_dir))
+            {
+                continue;
+            }
             let path = c
                 .labels
                 .as_ref()
@@ -599,6 +623,16 @@ impl DockerRuntime {
                 self.inner.logs.start(id, path.into(), tty);
             }
         }
+    }
+
+    /// The value of [`labels::STATE_DIR_LABEL`] for this shim: its state directory as an
+    /// absolute path (made so without touching the file system).
+    pub(crate) fn state_dir_label(&self) -> String {
+        let dir = &self.inner.state_dir;
+        std::path::absolute(dir)
+            .unwrap_or_else(|_| dir.clone())
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Whether the API version negotiated with the engine is at least `1.minor`.

@@ -31,12 +31,16 @@ impl DockerRuntime {
     /// Docker's event stream of CRI containers and sandboxes, as raw transitions.
     pub(crate) fn docker_event_source(&self) -> EventSource {
         let docker = self.docker().clone();
+        // With CNI a sandbox is Ready only after ADD, which follows Docker's start.
+        let cni = matches!(self.inner.network, crate::NetworkPlugin::Cni { .. })
+            .then(|| self.inner.checkpoints.clone());
         // The last event's time ("seconds.nanoseconds"), where a resubscription starts so
         // that what Docker still buffers is replayed (duplicates are dropped downstream).
         let since: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         Arc::new(move || {
             let docker = docker.clone();
             let since = since.clone();
+            let cni = cni.clone();
             Box::pin(async move {
                 let filters = HashMap::from([
                     ("type".to_string(), vec!["container".to_string()]),
@@ -60,6 +64,8 @@ impl DockerRuntime {
                     .map_err(|e| docker_error("Docker events", e))?;
                 let stream = docker.events(Some(options)).filter_map(move |item| {
                     let since = since.clone();
+                    let cni = cni.clone();
+                    let docker = docker.clone();
                     async move {
                         match item {
                             Ok(message) => {
@@ -70,7 +76,13 @@ impl DockerRuntime {
                                         nanos % 1_000_000_000
                                     ));
                                 }
-                                transition(&message).map(|t| Ok(SourceEvent::Transition(t)))
+                                let t = transition(&message)?;
+                                if let Some(checkpoints) = &cni
+                                    && is_sandbox_start(&message)
+                                {
+                                    await_sandbox_ready(&docker, checkpoints, &t.id).await;
+                                }
+                                Some(Ok(SourceEvent::Transition(t)))
                             }
                             Err(e) => Some(Err(docker_error("Docker events", e))),
                         }
@@ -79,6 +91,53 @@ impl DockerRuntime {
                 Ok(stream.boxed())
             })
         })
+    }
+}
+
+/// Whether `message` is the start of a pause container.
+fn is_sandbox_start(message: &EventMessage) -> bool {
+    message.action.as_deref() == Some("start")
+        && message
+            .actor
+            .as_ref()
+            .and_then(|a| a.attributes.as_ref())
+            .and_then(|a| a.get(labels::TYPE_LABEL))
+            .is_some_and(|t| t == labels::TYPE_SANDBOX)
+}
+
+/// With CNI, a sandbox's STARTED is reported once the sandbox is Ready (ADD done, the
+/// checkpoint marked), as containerd reports it after its network setup, so that the status
+/// the event carries (and a watcher reads) has the pod's IP. Gives up when the pause container
+/// no longer runs (a failed ADD removes it) or after the CNI plugins' time limit. Events after
+/// this one wait meanwhile, which keeps their order.
+async fn await_sandbox_ready(
+    docker: &bollard::Docker,
+    checkpoints: &crate::checkpoint::Checkpoints,
+    id: &str,
+) {
+    let deadline = tokio::time::Instant::now() + crate::network::PLUGIN_TIMEOUT;
+    let mut polls = 0u32;
+    while tokio::time::Instant::now() < deadline {
+        if matches!(checkpoints.read(id).await, Ok(Some(cp)) if cp.setup_complete()) {
+            return;
+        }
+        polls += 1;
+        if polls % 10 == 0 {
+            let running = docker
+                .inspect_container(
+                    id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.running)
+                .unwrap_or(false);
+            if !running {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

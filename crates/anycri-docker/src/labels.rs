@@ -48,6 +48,19 @@ pub const ANNOTATION_PREFIX: &str = "annotation.";
 pub const LOG_DIRECTORY_LABEL: &str = "io.anycri.pod.logdirectory";
 /// anycri's own label on containers: the CRI `ContainerConfig.image` as the caller wrote it.
 pub const IMAGE_LABEL: &str = "io.anycri.container.image";
+/// anycri's own label on containers: the state directory of the shim that created it. The
+/// node's owner for that directory writes the container's log; a shim with another state
+/// directory on the same Docker leaves it alone, so two shims sharing one dockerd never both
+/// copy a log.
+pub const STATE_DIR_LABEL: &str = "io.anycri.docker.state-dir";
+
+/// Whether the shim with state directory `state_dir` writes the log of a container with these
+/// Docker labels: its own containers, and those made before the label existed.
+pub fn writes_log_of(labels: &HashMap<String, String>, state_dir: &str) -> bool {
+    labels
+        .get(STATE_DIR_LABEL)
+        .is_none_or(|dir| dir == state_dir)
+}
 
 fn check_field(value: &str, field: &str) -> Result<()> {
     if value.is_empty() {
@@ -188,7 +201,12 @@ pub fn container_labels(
 fn internal(key: &str) -> bool {
     matches!(
         key,
-        TYPE_LABEL | SANDBOX_ID_LABEL | LOG_PATH_LABEL | LOG_DIRECTORY_LABEL | IMAGE_LABEL
+        TYPE_LABEL
+            | SANDBOX_ID_LABEL
+            | LOG_PATH_LABEL
+            | LOG_DIRECTORY_LABEL
+            | IMAGE_LABEL
+            | STATE_DIR_LABEL
     )
 }
 
@@ -216,6 +234,17 @@ pub fn type_filter(kind: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shim_writes_logs_of_its_own_containers_and_unlabelled_ones() {
+        let mine = HashMap::from([(STATE_DIR_LABEL.to_owned(), "/var/lib/a".to_owned())]);
+        assert!(writes_log_of(&mine, "/var/lib/a"));
+        assert!(!writes_log_of(&mine, "/var/lib/b"));
+        assert!(writes_log_of(&HashMap::new(), "/var/lib/b"));
+        // The label is the shim's own: not a CRI label.
+        let (labels, annotations) = split_labels(&mine);
+        assert!(labels.is_empty() && annotations.is_empty());
+    }
 
     fn pod() -> PodSandboxMetadata {
         PodSandboxMetadata {

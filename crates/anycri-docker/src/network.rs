@@ -35,7 +35,7 @@ use crate::{
 };
 
 /// How long one plugin invocation may take.
-const PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most a plugin may print on stdout (its result or error).
 const MAX_STDOUT: u64 = 1 << 20;
 /// The most of a plugin's stderr that is kept (for error messages).
@@ -726,6 +726,8 @@ impl DockerRuntime {
             })?;
             checkpoint.pod_ip = ip.to_string();
             checkpoint.cni_result = result.to_string();
+            // The last setup step: from this write on the sandbox is Ready.
+            checkpoint.ready = true;
             self.inner.checkpoints.write(id, &checkpoint).await?;
             tracing::info!(sandbox = %id, network = %list.name, ip = %ip, "CNI ADD done");
             Ok::<_, Error>(result)
@@ -799,13 +801,25 @@ impl DockerRuntime {
             ports: cp.port_mappings.clone(),
         };
         let cached = serde_json::from_str::<Value>(&cp.cni_result).ok();
+        // NotReady before DEL starts releasing the network: a crash during or right after DEL
+        // must not leave a sandbox that reads Ready with an IP the IPAM gave back.
+        if let Some(cp) = checkpoint.as_ref().filter(|cp| cp.ready) {
+            let unready = SandboxCheckpoint {
+                ready: false,
+                ..cp.clone()
+            };
+            self.inner.checkpoints.write(id, &unready).await?;
+        }
         del_network(bin_dir, &list, &pod, cached.as_ref(), PLUGIN_TIMEOUT)
             .await
             .map_err(|e| e.context(format!("tearing down the pod network of sandbox {id}")))?;
         tracing::info!(sandbox = %id, network = %list.name, "CNI DEL done");
         if let Some(cp) = checkpoint {
+            // Not ready any more either: a crash before the pause container stops must not
+            // leave a running sandbox that reads Ready without a network.
             let cleared = SandboxCheckpoint {
                 network_ready: false,
+                ready: false,
                 pod_ip: String::new(),
                 cni_config: String::new(),
                 cni_result: String::new(),

@@ -7,7 +7,11 @@
 //! holds it — a tool on a node without the daemon still gets its containers' logs — and
 //! [`NodeRole::ReadOnly`] never takes it. The owner follows Docker's events, so a container
 //! another process starts gets its log writer from the owner, and resumes every running
-//! container's writer when it takes the lock.
+//! container's writer when it takes the lock. A node here is one state directory: containers
+//! carry their creator's state directory ([`crate::labels::STATE_DIR_LABEL`]), and an owner
+//! writes only the logs of its own directory's containers, so two shims with different state
+//! directories on one dockerd never both copy a log. Taking the lock also collects what a
+//! crash left in the state directory (orphaned checkpoints, temporary files).
 
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -201,9 +205,49 @@ impl DockerRuntime {
     /// Resumes the writers of running containers and follows Docker's events to give a
     /// writer to every CRI container that starts, whoever started it.
     async fn become_owner(&self) {
+        self.collect_orphan_checkpoints().await;
         self.resume_logging().await;
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(follow_starts(weak));
+    }
+}
+
+impl DockerRuntime {
+    /// What a crash can leave in the state directory that no CRI call reaches any more: the
+    /// checkpoint of a sandbox whose pause container is gone (killed between removing the
+    /// container and its file; CNI DEL runs first if still due, releasing the pod's IP and
+    /// port mappings) and temporary files of interrupted checkpoint writes. Run by the node's
+    /// owner when it takes over; failures are logged, not fatal.
+    async fn collect_orphan_checkpoints(&self) {
+        let temporaries = self.inner.checkpoints.remove_stale_temporaries().await;
+        let ids = match self.inner.checkpoints.ids().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the sandbox checkpoints");
+                return;
+            }
+        };
+        let mut orphans = 0;
+        for id in ids {
+            match self
+                .docker()
+                .inspect_container(&id, None::<InspectContainerOptions>)
+                .await
+            {
+                Err(e) if crate::error::is_not_found(&e) => {
+                    self.forget_sandbox_network(&id).await;
+                    orphans += 1;
+                }
+                _ => {}
+            }
+        }
+        if orphans + temporaries > 0 {
+            tracing::info!(
+                orphans,
+                temporaries,
+                "collected checkpoints left by an earlier crash"
+            );
+        }
     }
 }
 

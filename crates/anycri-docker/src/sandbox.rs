@@ -3,7 +3,7 @@
 //! (everything in it), status (one inspect: no process forked for the pod IP) and list (one
 //! Docker list call for any filter).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anycri_core::{Error, ErrorKind, Result, api::*};
 use bollard::{
@@ -373,30 +373,46 @@ impl DockerRuntime {
             .await
             .map_err(|e| docker_error(format!("creating pause container {name}"), e))?;
         let id = created.id;
+        // With CNI the network is set up after the start, and the checkpoint is marked ready
+        // only once ADD is done (network.rs); otherwise Docker sets up everything the pod
+        // needs as it starts the pause container, so the mark is there from the first write.
+        let needs_cni = cni && !host_network;
         let checkpoint = SandboxCheckpoint {
-            version: "v1".into(),
+            version: crate::checkpoint::CHECKPOINT_VERSION.into(),
             name: meta.name.clone(),
             namespace: meta.namespace.clone(),
             port_mappings: checkpoint_ports,
             host_network,
             pod_ip: String::new(),
+            ready: !needs_cni,
             ..Default::default()
         };
+        let start = || async {
+            self.docker()
+                .start_container(&id, None)
+                .await
+                .map_err(|e| docker_error(format!("starting pause container {name}"), e))
+        };
         let started = async {
-            // The checkpoint's fsync overlaps Docker's start instead of delaying it: both are
-            // done before the network is set up, the only step that depends on the file (CNI
-            // writes it again, marked, before ADD), and a crash in between leaves a running
-            // pause container whose missing checkpoint means "no network to tear down",
-            // which is true.
-            let (written, start) = tokio::join!(
-                self.inner.checkpoints.write(&id, &checkpoint),
-                self.docker().start_container(&id, None)
-            );
-            start.map_err(|e| docker_error(format!("starting pause container {name}"), e))?;
-            written?;
-            // CNI ADD (network.rs; a no-op with Docker's bridge). On failure it has run DEL,
-            // and the pause container and checkpoint are removed below.
-            self.setup_pod_network(&id, &config, &checkpoint).await
+            if needs_cni {
+                // The checkpoint's fsync overlaps Docker's start instead of delaying it: both
+                // are done before ADD, the only step that depends on the file (CNI writes it
+                // again, marked, before ADD), and a crash in between leaves a running pause
+                // container without the ready mark: a NotReady sandbox with no network to
+                // tear down, which is true.
+                let (written, start) =
+                    tokio::join!(self.inner.checkpoints.write(&id, &checkpoint), start());
+                start?;
+                written?;
+                // CNI ADD (network.rs). On failure it has run DEL, and the pause container and
+                // checkpoint are removed below.
+                self.setup_pod_network(&id, &config, &checkpoint).await
+            } else {
+                // The ready checkpoint first: once the pause container runs (and Docker's
+                // start event reaches a watcher), the sandbox is Ready.
+                self.inner.checkpoints.write(&id, &checkpoint).await?;
+                start().await
+            }
         }
         .await;
         if let Err(err) = started {
@@ -635,11 +651,6 @@ impl DockerRuntime {
                 e,
             )
         })?;
-        let running = inspect
-            .state
-            .as_ref()
-            .and_then(|s| s.running)
-            .unwrap_or(false);
         let host = inspect.host_config.clone().unwrap_or_default();
         let host_network = host.network_mode.as_deref() == Some("host");
         let checkpoint = self
@@ -649,6 +660,13 @@ impl DockerRuntime {
             .await
             .unwrap_or_default()
             .unwrap_or_default();
+        // Ready: the pause container runs and RunPodSandbox finished every setup step.
+        let running = inspect
+            .state
+            .as_ref()
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+            && checkpoint.setup_complete();
         let ip = if !running || host_network {
             String::new()
         } else if !checkpoint.pod_ip.is_empty() {
@@ -735,13 +753,32 @@ impl DockerRuntime {
             .list_kind(labels::TYPE_SANDBOX, selector, &filter.id, false)
             .await?;
         let want_state = filter.state.map(|s| s.state);
+        // Ready needs the checkpoint's mark too (checkpoint.rs): one small file read per
+        // running sandbox, all at once.
+        let complete: HashSet<String> = futures::future::join_all(
+            summaries
+                .iter()
+                .filter(|s| s.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING))
+                .filter_map(|s| s.id.clone())
+                .map(|id| async move {
+                    let done = matches!(
+                        self.inner.checkpoints.read(&id).await,
+                        Ok(Some(cp)) if cp.setup_complete()
+                    );
+                    done.then_some(id)
+                }),
+        )
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
         let mut items: Vec<PodSandbox> = summaries
             .into_iter()
             .filter_map(|s| {
                 let name = s.names.as_ref()?.first()?.clone();
                 // Foreign containers that happen to carry the label are skipped, not fatal.
                 let metadata = labels::parse_sandbox_name(&name).ok()?;
-                let running = s.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+                let running = s.id.as_ref().is_some_and(|id| complete.contains(id));
                 let state = if running {
                     PodSandboxState::SandboxReady
                 } else {
