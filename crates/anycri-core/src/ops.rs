@@ -43,6 +43,20 @@ pub enum Shape {
 }
 
 /// One CRI RPC.
+///
+/// ```
+/// use std::time::Duration;
+/// use anycri_core::ops::{Shape, op};
+/// let t = Duration::from_secs(120); // the kubelet's --runtime-request-timeout
+/// assert_eq!(op::RUN_POD_SANDBOX.deadline_for(t, None), Some(t * 2));
+/// // StopContainer gets its grace period on top; PullImage and streams no deadline at all.
+/// assert_eq!(op::STOP_CONTAINER.deadline_for(t, Some(Duration::from_secs(30))), Some(t + Duration::from_secs(30)));
+/// assert_eq!(op::PULL_IMAGE.deadline_for(t, None), None);
+/// assert!(op::LIST_CONTAINERS.read_only && !op::REMOVE_CONTAINER.read_only);
+/// assert_eq!(op::GET_CONTAINER_EVENTS.shape, Shape::ServerStreaming);
+/// assert_eq!(op::VERSION.grpc_path(), "/runtime.v1.RuntimeService/Version");
+/// assert_eq!(op::ALL.len(), 41);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Operation {
     /// The RPC's name in the CRI ("RunPodSandbox").
@@ -67,11 +81,14 @@ impl Operation {
     ) -> Option<Duration> {
         match self.deadline {
             DeadlinePolicy::Standard => Some(request_timeout),
-            DeadlinePolicy::Double => Some(request_timeout * 2),
-            DeadlinePolicy::PlusOwn => Some(request_timeout + own.unwrap_or_default()),
+            DeadlinePolicy::Double => Some(request_timeout.saturating_mul(2)),
+            // Saturating: a request's own timeout can be anything up to i64::MAX seconds.
+            DeadlinePolicy::PlusOwn => {
+                Some(request_timeout.saturating_add(own.unwrap_or_default()))
+            }
             DeadlinePolicy::PlusOwnOrNone => own
                 .filter(|d| !d.is_zero())
-                .map(|own| request_timeout + own),
+                .map(|own| request_timeout.saturating_add(own)),
             DeadlinePolicy::None => None,
         }
     }
@@ -98,6 +115,22 @@ pub mod shape {
 
 /// Calls `$callback!` with the list of every RuntimeService RPC, one entry per line:
 /// `unary|stream method(Request) -> Response = OPERATION_CONST;`.
+///
+/// Code that must cover every RPC (a decorator, a server, a forwarding backend) is generated
+/// from the list, so a new RPC cannot be forgotten. The list is handed over as tokens, so
+/// the callback can be any `macro_rules!` macro:
+///
+/// ```
+/// macro_rules! names {
+///     ($($kind:ident $method:ident($req:ident) -> $resp:ident = $op:ident;)*) => {
+///         [$(stringify!($method)),*]
+///     };
+/// }
+/// let rpcs = anycri_core::for_each_runtime_rpc!(names);
+/// assert_eq!(rpcs[0], "version");
+/// assert!(rpcs.contains(&"get_container_events"));
+/// assert_eq!(rpcs.len() + anycri_core::for_each_image_rpc!(names).len(), anycri_core::ops::op::ALL.len());
+/// ```
 #[macro_export]
 macro_rules! for_each_runtime_rpc {
     ($callback:ident $(, $($extra:tt)*)?) => {
@@ -227,6 +260,16 @@ pub mod op {
 
 /// What anycri reads from any CRI request: the IDs it names (for tracing and logs) and the
 /// operation's own timeout (for deadlines).
+///
+/// ```
+/// use std::time::Duration;
+/// use anycri_core::{CriRequest, api::{ExecSyncRequest, StopPodSandboxRequest}};
+/// let exec = ExecSyncRequest { container_id: "c1".into(), cmd: vec!["true".into()], timeout: 5 };
+/// assert_eq!(exec.container_id(), Some("c1"));
+/// assert_eq!(exec.own_timeout(), Some(Duration::from_secs(5)));
+/// let stop = StopPodSandboxRequest { pod_sandbox_id: "p1".into() };
+/// assert_eq!((stop.pod_sandbox_id(), stop.container_id()), (Some("p1"), None));
+/// ```
 pub trait CriRequest: Clone + Send + Sync + 'static {
     /// The pod sandbox the request is about, if it names one.
     fn pod_sandbox_id(&self) -> Option<&str> {
@@ -326,6 +369,15 @@ mod tests {
         );
         assert_eq!(op::PULL_IMAGE.deadline_for(t, None), None);
         assert_eq!(op::GET_CONTAINER_EVENTS.deadline_for(t, None), None);
+        // Whatever the request says, no overflow.
+        assert_eq!(
+            op::STOP_CONTAINER.deadline_for(Duration::MAX, Some(Duration::MAX)),
+            Some(Duration::MAX)
+        );
+        assert_eq!(
+            op::RUN_POD_SANDBOX.deadline_for(Duration::MAX, None),
+            Some(Duration::MAX)
+        );
     }
 
     #[test]

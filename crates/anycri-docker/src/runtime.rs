@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use bollard::Docker;
 
 use crate::owner::{NodeRole, Ownership};
-use crate::{checkpoint::Checkpoints, error::docker_error, logs::LogManager, stats::StatsCache};
+use crate::{
+    checkpoint::Checkpoints, error::docker_error, logs::LogManager, stats::StatsCache, validate,
+};
 
 /// The name the Docker shim reports in `Version`.
 pub const RUNTIME_NAME: &str = "anycri-docker";
@@ -244,6 +246,16 @@ fn unimplemented<T>(operation: &str) -> Result<T> {
     Err(Error::unimplemented(operation, BACKEND))
 }
 
+/// Cut `selector` to what Docker's list filter takes; the rest is matched on the answer (see
+/// [`validate::split_selector`]).
+fn take_selector(
+    selector: &mut std::collections::HashMap<String, String>,
+) -> Vec<(String, String)> {
+    let (docker, rest) = validate::split_selector(std::mem::take(selector));
+    *selector = docker;
+    rest
+}
+
 /// A `Stream*` list served from the unary list, in one message.
 fn once<T: Send + 'static>(item: T) -> CriStream<T> {
     use futures::StreamExt;
@@ -274,117 +286,188 @@ impl RuntimeService for DockerRuntime {
         &self,
         request: RunPodSandboxRequest,
     ) -> Result<RunPodSandboxResponse> {
+        validate::run_pod_sandbox(&request)?;
         self.run_pod_sandbox_impl(request).await
     }
     async fn stop_pod_sandbox(
         &self,
         request: StopPodSandboxRequest,
     ) -> Result<StopPodSandboxResponse> {
+        validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
         self.stop_pod_sandbox_impl(request).await
     }
     async fn remove_pod_sandbox(
         &self,
         request: RemovePodSandboxRequest,
     ) -> Result<RemovePodSandboxResponse> {
+        validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
         self.remove_pod_sandbox_impl(request).await
     }
     async fn pod_sandbox_status(
         &self,
         request: PodSandboxStatusRequest,
     ) -> Result<PodSandboxStatusResponse> {
+        validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
         self.pod_sandbox_status_impl(request).await
     }
     async fn list_pod_sandbox(
         &self,
-        request: ListPodSandboxRequest,
+        mut request: ListPodSandboxRequest,
     ) -> Result<ListPodSandboxResponse> {
-        self.list_pod_sandbox_impl(request).await
+        let rest = request
+            .filter
+            .as_mut()
+            .map(|f| take_selector(&mut f.label_selector))
+            .unwrap_or_default();
+        let mut response = self.list_pod_sandbox_impl(request).await?;
+        response
+            .items
+            .retain(|p| validate::selected(&p.labels, &rest));
+        Ok(response)
     }
     async fn create_container(
         &self,
         request: CreateContainerRequest,
     ) -> Result<CreateContainerResponse> {
+        validate::create_container(&request)?;
         self.create_container_impl(request).await
     }
     async fn start_container(
         &self,
         request: StartContainerRequest,
     ) -> Result<StartContainerResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.start_container_impl(request).await
     }
     async fn stop_container(&self, request: StopContainerRequest) -> Result<StopContainerResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.stop_container_impl(request).await
     }
     async fn remove_container(
         &self,
         request: RemoveContainerRequest,
     ) -> Result<RemoveContainerResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.remove_container_impl(request).await
     }
     async fn list_containers(
         &self,
-        request: ListContainersRequest,
+        mut request: ListContainersRequest,
     ) -> Result<ListContainersResponse> {
-        self.list_containers_impl(request).await
+        let rest = request
+            .filter
+            .as_mut()
+            .map(|f| take_selector(&mut f.label_selector))
+            .unwrap_or_default();
+        let mut response = self.list_containers_impl(request).await?;
+        response
+            .containers
+            .retain(|c| validate::selected(&c.labels, &rest));
+        Ok(response)
     }
     async fn container_status(
         &self,
         request: ContainerStatusRequest,
     ) -> Result<ContainerStatusResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.container_status_impl(request).await
     }
     async fn update_container_resources(
         &self,
         request: UpdateContainerResourcesRequest,
     ) -> Result<UpdateContainerResourcesResponse> {
+        validate::id(&request.container_id, "container_id")?;
+        if let Some(linux) = &request.linux {
+            validate::resources(linux, "linux")?;
+        }
         self.update_container_resources_impl(request).await
     }
     async fn reopen_container_log(
         &self,
         request: ReopenContainerLogRequest,
     ) -> Result<ReopenContainerLogResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.reopen_container_log_impl(request).await
     }
     async fn exec_sync(&self, request: ExecSyncRequest) -> Result<ExecSyncResponse> {
+        validate::id(&request.container_id, "container_id")?;
+        validate::command(&request.cmd)?;
         self.exec_sync_impl(request).await
     }
     async fn exec(&self, request: ExecRequest) -> Result<ExecResponse> {
+        validate::id(&request.container_id, "container_id")?;
+        validate::command(&request.cmd)?;
         self.exec_impl(request).await
     }
     async fn attach(&self, request: AttachRequest) -> Result<AttachResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.attach_impl(request).await
     }
     async fn port_forward(&self, request: PortForwardRequest) -> Result<PortForwardResponse> {
+        validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
         self.port_forward_impl(request).await
     }
     async fn container_stats(
         &self,
         request: ContainerStatsRequest,
     ) -> Result<ContainerStatsResponse> {
+        validate::id(&request.container_id, "container_id")?;
         self.container_stats_impl(request).await
     }
     async fn list_container_stats(
         &self,
-        request: ListContainerStatsRequest,
+        mut request: ListContainerStatsRequest,
     ) -> Result<ListContainerStatsResponse> {
-        self.list_container_stats_impl(request).await
+        let rest = request
+            .filter
+            .as_mut()
+            .map(|f| take_selector(&mut f.label_selector))
+            .unwrap_or_default();
+        let mut response = self.list_container_stats_impl(request).await?;
+        response.stats.retain(|s| {
+            rest.is_empty()
+                || s.attributes
+                    .as_ref()
+                    .is_some_and(|a| validate::selected(&a.labels, &rest))
+        });
+        Ok(response)
     }
     async fn pod_sandbox_stats(
         &self,
         request: PodSandboxStatsRequest,
     ) -> Result<PodSandboxStatsResponse> {
+        validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
         self.pod_sandbox_stats_impl(request).await
     }
     async fn list_pod_sandbox_stats(
         &self,
-        request: ListPodSandboxStatsRequest,
+        mut request: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse> {
-        self.list_pod_sandbox_stats_impl(request).await
+        let rest = request
+            .filter
+            .as_mut()
+            .map(|f| take_selector(&mut f.label_selector))
+            .unwrap_or_default();
+        let mut response = self.list_pod_sandbox_stats_impl(request).await?;
+        response.stats.retain(|s| {
+            rest.is_empty()
+                || s.attributes
+                    .as_ref()
+                    .is_some_and(|a| validate::selected(&a.labels, &rest))
+        });
+        Ok(response)
     }
     async fn update_runtime_config(
         &self,
-        _request: UpdateRuntimeConfigRequest,
+        request: UpdateRuntimeConfigRequest,
     ) -> Result<UpdateRuntimeConfigResponse> {
+        validate::pod_cidrs(
+            request
+                .runtime_config
+                .as_ref()
+                .and_then(|c| c.network_config.as_ref())
+                .map_or("", |n| n.pod_cidr.as_str()),
+        )?;
         // The pod CIDR matters only to kubenet-style networking, which the shim does not do;
         // accepting it is what cri-dockerd does with the bridge plugin.
         Ok(UpdateRuntimeConfigResponse {})
@@ -433,6 +516,13 @@ impl RuntimeService for DockerRuntime {
     ) -> Result<UpdatePodSandboxResourcesResponse> {
         // Docker has no pod-level cgroup of the shim's own to resize; the pod's containers are
         // resized one by one with UpdateContainerResources. Accept it for a known pod.
+        validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
+        if let Some(r) = &request.overhead {
+            validate::resources(r, "overhead")?;
+        }
+        if let Some(r) = &request.resources {
+            validate::resources(r, "resources")?;
+        }
         self.sandbox_exists(&request.pod_sandbox_id).await?;
         Ok(UpdatePodSandboxResourcesResponse {})
     }
@@ -440,12 +530,14 @@ impl RuntimeService for DockerRuntime {
         &self,
         request: StreamPodSandboxesRequest,
     ) -> Result<CriStream<StreamPodSandboxesResponse>> {
-        let items = self
-            .list_pod_sandbox_impl(ListPodSandboxRequest {
+        let items = RuntimeService::list_pod_sandbox(
+            self,
+            ListPodSandboxRequest {
                 filter: request.filter,
-            })
-            .await?
-            .items;
+            },
+        )
+        .await?
+        .items;
         Ok(once(StreamPodSandboxesResponse {
             pod_sandboxes: items,
         }))
@@ -454,24 +546,28 @@ impl RuntimeService for DockerRuntime {
         &self,
         request: StreamContainersRequest,
     ) -> Result<CriStream<StreamContainersResponse>> {
-        let containers = self
-            .list_containers_impl(ListContainersRequest {
+        let containers = RuntimeService::list_containers(
+            self,
+            ListContainersRequest {
                 filter: request.filter,
-            })
-            .await?
-            .containers;
+            },
+        )
+        .await?
+        .containers;
         Ok(once(StreamContainersResponse { containers }))
     }
     async fn stream_container_stats(
         &self,
         request: StreamContainerStatsRequest,
     ) -> Result<CriStream<StreamContainerStatsResponse>> {
-        let stats = self
-            .list_container_stats_impl(ListContainerStatsRequest {
+        let stats = RuntimeService::list_container_stats(
+            self,
+            ListContainerStatsRequest {
                 filter: request.filter,
-            })
-            .await?
-            .stats;
+            },
+        )
+        .await?
+        .stats;
         Ok(once(StreamContainerStatsResponse {
             container_stats: stats,
         }))
@@ -480,12 +576,14 @@ impl RuntimeService for DockerRuntime {
         &self,
         request: StreamPodSandboxStatsRequest,
     ) -> Result<CriStream<StreamPodSandboxStatsResponse>> {
-        let stats = self
-            .list_pod_sandbox_stats_impl(ListPodSandboxStatsRequest {
+        let stats = RuntimeService::list_pod_sandbox_stats(
+            self,
+            ListPodSandboxStatsRequest {
                 filter: request.filter,
-            })
-            .await?
-            .stats;
+            },
+        )
+        .await?
+        .stats;
         Ok(once(StreamPodSandboxStatsResponse {
             pod_sandbox_stats: stats,
         }))

@@ -32,6 +32,21 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// Configures and connects a [`GrpcRuntime`].
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> anycri_core::Result<()> {
+/// use std::time::Duration;
+/// use anycri_grpc::GrpcRuntime;
+/// let containerd = GrpcRuntime::builder("unix:///run/containerd/containerd.sock")
+///     .connect_timeout(Duration::from_secs(2))
+///     .request_timeout(Duration::from_secs(30)) // the kubelet's --runtime-request-timeout
+///     .max_message_size(80 * 1024 * 1024) // for nodes with very many containers
+///     .reconnect_for(Duration::from_secs(60)) // ride out a runtime restart this long
+///     .connect()
+///     .await?;
+/// println!("{:?}", containerd.flavour());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct GrpcRuntimeBuilder {
     endpoint: String,
@@ -129,6 +144,9 @@ impl GrpcRuntimeBuilder {
     }
 }
 
+/// The longest `grpc-timeout` gRPC can say: 8 digits of hours (over 11,000 years).
+const MAX_GRPC_TIMEOUT: Duration = Duration::from_secs(99_999_999 * 3600);
+
 /// How long `GetContainerEvents` waits for the runtime's answer before handing out a stream
 /// that waits for it (see `GrpcRuntime::container_events`).
 const EVENTS_HEADER_WAIT: Duration = Duration::from_millis(250);
@@ -146,6 +164,31 @@ struct Inner {
 }
 
 /// A CRI v1 client over a unix socket. Cheap to clone; clones share the connection.
+///
+/// Here it talks to the in-memory fake served by `anycri-server` on a temporary socket; a
+/// containerd, CRI-O or cri-dockerd socket works the same way.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::sync::Arc;
+/// use anycri_core::{ImageServiceExt, RuntimeFlavour, RuntimeService};
+/// use anycri_grpc::GrpcRuntime;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let socket = dir.path().join("cri.sock");
+/// # let backend = Arc::new(anycri_fake::FakeRuntime::new());
+/// # let server = anycri_server::CriServer::new(backend.clone(), backend);
+/// # tokio::spawn(anycri_server::serve_unix(server, socket.clone(), Default::default(), std::future::pending()));
+/// # while !socket.exists() { tokio::time::sleep(std::time::Duration::from_millis(10)).await; }
+/// # let endpoint = format!("unix://{}", socket.display());
+/// let runtime = GrpcRuntime::connect(&endpoint).await?; // e.g. unix:///run/containerd/containerd.sock
+/// // The Version handshake on connect tells which runtime answers.
+/// assert_eq!(runtime.flavour(), Some(RuntimeFlavour::Anycri));
+/// let pods = runtime.list_pod_sandbox(Default::default()).await?;
+/// assert!(pods.items.is_empty());
+/// // One client for both services.
+/// runtime.pull_image_if_absent("busybox:1.36", None).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct GrpcRuntime {
     inner: Arc<Inner>,
@@ -330,7 +373,9 @@ impl GrpcRuntime {
         let deadline = operation.deadline_for(self.inner.request_timeout, request.own_timeout());
         let mut req = tonic::Request::new(request.clone());
         if let Some(d) = deadline {
-            req.set_timeout(d);
+            // A request's own timeout can be up to i64::MAX seconds, more than gRPC's
+            // `grpc-timeout` header holds (tonic panics on it): cap what goes on the wire.
+            req.set_timeout(d.min(MAX_GRPC_TIMEOUT));
         }
         let fut = call(self.clone(), req);
         let result = match deadline {

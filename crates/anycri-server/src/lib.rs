@@ -11,6 +11,41 @@
 //! RESOURCE_EXHAUSTED as other gRPC servers do (tonic alone says OUT_OF_RANGE). It also answers
 //! grpc-core clients (Python's grpcio, C++, Ruby, ...) with their default options, whose
 //! percent-encoded unix-socket `:authority` h2 alone refuses (see [`AuthorityFix`]).
+//!
+//! Any backend becomes a CRI endpoint: here the in-memory fake, served on a socket and
+//! reached through anycri's own gRPC client (crictl or the kubelet would do as well):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+//! use std::sync::Arc;
+//! use anycri_core::{RuntimeService, RuntimeFlavour};
+//! use anycri_server::{CriServer, ServeOptions, serve_unix};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let socket = dir.path().join("cri.sock");
+//! let backend = Arc::new(anycri_fake::FakeRuntime::new());
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(serve_unix(
+//!     CriServer::new(backend.clone(), backend),
+//!     socket.clone(),
+//!     ServeOptions::default(),
+//!     async { stopped.await.unwrap_or(()) },
+//! ));
+//! while !socket.exists() {
+//!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+//! }
+//!
+//! // `crictl --runtime-endpoint unix://<socket> version` would print the same.
+//! let client = anycri_grpc::GrpcRuntime::connect(format!("unix://{}", socket.display())).await?;
+//! assert_eq!(client.version(Default::default()).await?.runtime_name, "anycri-fake");
+//! assert_eq!(client.flavour(), Some(RuntimeFlavour::Anycri));
+//!
+//! // A graceful stop: in-flight calls finish, then the socket is removed.
+//! stop.send(()).unwrap();
+//! server.await.expect("the server task")?;
+//! assert!(!socket.exists());
+//! # Ok(()) }
+//! ```
 
 mod authority;
 mod limits;
@@ -28,7 +63,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use tonic::{Request, Response, Status};
 
 pub use authority::AuthorityFix;
-pub use serve::{ServeOptions, group_id, serve_unix};
+pub use serve::{ServeOptions, bind_unix, group_id, serve_unix, serve_unix_listener};
 
 /// A response stream as tonic's server wants it.
 pub type StatusStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -37,6 +72,21 @@ pub type StatusStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send +
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
 /// The CRI gRPC services over an anycri backend.
+///
+/// [`serve_unix`] serves it on a unix socket; to serve it elsewhere (another listener, beside
+/// services of your own), add its two tonic services to a tonic server:
+///
+/// ```
+/// use std::sync::Arc;
+/// use anycri_server::{CriServer, DEFAULT_MAX_MESSAGE_SIZE};
+/// let backend = Arc::new(anycri_fake::FakeRuntime::new());
+/// let cri = CriServer::new(backend.clone(), backend);
+/// let router = tonic::transport::Server::builder()
+///     .add_service(cri.runtime_service(DEFAULT_MAX_MESSAGE_SIZE))
+///     .add_service(cri.image_service(DEFAULT_MAX_MESSAGE_SIZE));
+/// // router.serve_with_incoming(listener_stream).await
+/// # drop(router);
+/// ```
 #[derive(Clone)]
 pub struct CriServer {
     runtime: Arc<dyn RuntimeService>,
@@ -70,6 +120,36 @@ impl CriServer {
     }
 }
 
+/// The longest status message sent. A backend's message may quote the request (an image
+/// reference, a label) at any length, and a status travels in HTTP/2 headers, which clients
+/// limit (h2 and grpc-go to 16 KiB by default; the message is percent-encoded on the way, up
+/// to three times as long): a longer message is cut, saying how much was left out.
+const MAX_STATUS_MESSAGE: usize = 2048;
+
+/// The status that answers `err`, its message cut to [`MAX_STATUS_MESSAGE`].
+fn status(err: anycri_core::Error) -> Status {
+    let status = Status::from(err);
+    let message = status.message();
+    if message.len() <= MAX_STATUS_MESSAGE {
+        return status;
+    }
+    let mut cut = MAX_STATUS_MESSAGE;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let message = format!(
+        "{}... ({} more bytes)",
+        &message[..cut],
+        message.len() - cut
+    );
+    Status::with_details_and_metadata(
+        status.code(),
+        message,
+        status.details().to_vec().into(),
+        status.metadata().clone(),
+    )
+}
+
 /// Return types by RPC shape (see `anycri_core::ops::shape`).
 #[allow(non_camel_case_types)]
 mod shape {
@@ -84,15 +164,15 @@ macro_rules! body {
             .$method($request.into_inner())
             .await
             .map(Response::new)
-            .map_err(Status::from)
+            .map_err(status)
     };
     (stream $backend:ident $method:ident, $self:ident, $request:ident) => {{
         let stream = $self
             .$backend
             .$method($request.into_inner())
             .await
-            .map_err(Status::from)?;
-        let stream: StatusStream<_> = stream.map_err(Status::from).boxed();
+            .map_err(status)?;
+        let stream: StatusStream<_> = stream.map_err(status).boxed();
         Ok(Response::new(stream))
     }};
 }
@@ -122,3 +202,22 @@ anycri_core::for_each_runtime_rpc!(server_impl, RuntimeServer, runtime; {
 anycri_core::for_each_image_rpc!(server_impl, ImageServer, images; {
     type StreamImagesStream = StatusStream<StreamImagesResponse>;
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_status_messages_are_cut() {
+        let short = status(anycri_core::Error::not_found("pod x not found"));
+        assert_eq!(short.code(), tonic::Code::NotFound);
+        assert_eq!(short.message(), "pod x not found");
+        // A message quoting a 1 MiB input, with a multi-byte character at the cut.
+        let long = format!("invalid image {}", "é".repeat(512 * 1024));
+        let cut = status(anycri_core::Error::invalid_argument(long.clone()));
+        assert_eq!(cut.code(), tonic::Code::InvalidArgument);
+        assert!(cut.message().len() < MAX_STATUS_MESSAGE + 32);
+        assert!(cut.message().starts_with("invalid image é"));
+        assert!(cut.message().ends_with("more bytes)"), "{}", cut.message());
+    }
+}

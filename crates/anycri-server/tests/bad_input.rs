@@ -495,3 +495,49 @@ async fn a_client_that_leaves_an_event_stream_ends_it() {
     // Graceful shutdown does not wait for the streams the clients left.
     served.shut_down().await;
 }
+
+/// Timeouts of `i64::MAX` seconds reach the server (the client caps the `grpc-timeout` it
+/// sends, which tonic cannot encode beyond 99,999,999 hours, instead of panicking), and an
+/// answer whose message quotes a 32 KiB input arrives with its code and the message cut,
+/// instead of as a status too large for the client's header limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_timeouts_and_huge_messages() {
+    let served = serve().await;
+    let client = served.client().await;
+    let err = client
+        .exec_sync(ExecSyncRequest {
+            container_id: "unknown".into(),
+            cmd: vec!["true".into()],
+            timeout: i64::MAX,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    client
+        .stop_container(StopContainerRequest {
+            container_id: "unknown".into(),
+            timeout: i64::MAX,
+        })
+        .await
+        .unwrap();
+    let _ = client
+        .checkpoint_container(CheckpointContainerRequest {
+            container_id: "unknown".into(),
+            location: "/tmp/x.tar".into(),
+            timeout: i64::MAX,
+        })
+        .await;
+    let err = client
+        .container_status(ContainerStatusRequest {
+            // Over any client's header limit, under the server's message limit.
+            container_id: "x".repeat(LIMIT / 2),
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.message().len() < 4096, "{} bytes", err.message().len());
+    assert!(err.message().ends_with("more bytes)"), "{}", err.message());
+    served.answers().await;
+    served.shut_down().await;
+}
