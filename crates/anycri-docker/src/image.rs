@@ -62,7 +62,7 @@ pub(crate) struct ResolvedImage {
 
 /// A validated image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ImageRef {
+pub enum ImageRef {
     /// A full image ID, `sha256:<64 hex>` (also given as the bare 64 hex digits).
     Id(String),
     /// A repository with a tag and/or a digest.
@@ -71,7 +71,7 @@ pub(crate) enum ImageRef {
 
 /// A repository reference, normalised the way Docker normalises it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NamedRef {
+pub struct NamedRef {
     /// `docker.io/library/busybox`, `127.0.0.1:5000/anycri/busybox`.
     pub repo: String,
     /// The tag; `latest` when the reference had neither a tag nor a digest.
@@ -107,7 +107,7 @@ impl NamedRef {
 const NAME_MAX: usize = 255;
 
 /// Parse and normalise `reference`; the error says what is wrong with it.
-pub(crate) fn parse_reference(reference: &str) -> std::result::Result<ImageRef, String> {
+pub fn parse_reference(reference: &str) -> std::result::Result<ImageRef, String> {
     if reference.is_empty() {
         return Err("the reference is empty".into());
     }
@@ -147,11 +147,6 @@ pub(crate) fn parse_reference(reference: &str) -> std::result::Result<ImageRef, 
     if name.is_empty() {
         return Err("the repository name is empty".into());
     }
-    if name.len() > NAME_MAX {
-        return Err(format!(
-            "the repository name is longer than {NAME_MAX} characters"
-        ));
-    }
     let (domain, path) = split_domain(name);
     if let Some(domain) = domain {
         validate_domain(domain)?;
@@ -168,6 +163,12 @@ pub(crate) fn parse_reference(reference: &str) -> std::result::Result<ImageRef, 
     } else {
         format!("{domain}/{path}")
     };
+    // Docker limits the normalised name (`docker.io/library/...`), not the one given.
+    if repo.len() > NAME_MAX {
+        return Err(format!(
+            "the repository name is longer than {NAME_MAX} characters"
+        ));
+    }
     let id_prefix = match (digest.is_none(), tag) {
         (true, None) if is_hex(name, None) => Some(name.to_owned()),
         (true, Some(hex)) if name == "sha256" && is_hex(hex, None) => Some(hex.to_owned()),
@@ -1219,6 +1220,20 @@ mod tests {
             "{:?}",
             parse_reference("Busybox")
         );
+    }
+
+    /// Fuzz target image_refs: a name of 255 characters was accepted, and its normalised
+    /// form (`docker.io/library/` + 255) was then refused as too long.
+    #[test]
+    fn name_length_is_that_of_the_normalised_name() {
+        let name = "a".repeat(255);
+        assert!(parse_reference(&name).is_err());
+        let longest = "a".repeat(NAME_MAX - "docker.io/library/".len());
+        let Ok(ImageRef::Named(n)) = parse_reference(&longest) else {
+            panic!("{longest:?} refused");
+        };
+        assert_eq!(n.repo.len(), NAME_MAX);
+        assert!(parse_reference(&n.canonical()).is_ok());
     }
 
     #[test]
