@@ -13,7 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = tonic_prost_build::configure()
         .build_client(env::var_os("CARGO_FEATURE_CLIENT").is_some())
         .build_server(env::var_os("CARGO_FEATURE_SERVER").is_some())
-        .build_transport(true);
+        .build_transport(true)
+        // Registry credentials: a hand-written Debug (lib.rs) that prints no secret.
+        .skip_debug([".runtime.v1.AuthConfig"]);
     if env::var_os("CARGO_FEATURE_SERDE").is_some() {
         builder = builder
             .type_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
