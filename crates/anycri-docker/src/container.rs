@@ -195,8 +195,47 @@ fn bind(m: &Mount) -> Result<String> {
     Ok(format!("{host}:{}:{}", m.container_path, opts.join(",")))
 }
 
+/// The largest seccomp profile the shim reads (Docker's default profile is ~20 KiB).
+const MAX_SECCOMP_PROFILE: u64 = 1024 * 1024;
+
+/// Read a localhost seccomp profile: a regular file (a device such as `/dev/zero` would be
+/// read forever) of at most [`MAX_SECCOMP_PROFILE`] bytes.
+fn read_seccomp_profile(file: &str) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(file)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut text = String::new();
+    f.take(MAX_SECCOMP_PROFILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SECCOMP_PROFILE {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_SECCOMP_PROFILE} bytes"
+        )));
+    }
+    Ok(text)
+}
+
+/// A seccomp profile's text as Docker's `seccomp=` option takes it: JSON (an object), compacted
+/// (as cri-dockerd does), so a malformed profile is InvalidArgument at CreateContainer rather
+/// than a failure inside Docker.
+fn seccomp_json(text: &str, file: &str) -> Result<String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v.to_string()),
+        Ok(_) => Err(Error::invalid_argument(format!(
+            "seccomp profile {file:?} is not a JSON object"
+        ))),
+        Err(e) => Err(Error::with_source(
+            ErrorKind::InvalidArgument,
+            format!("seccomp profile {file:?} is not valid JSON"),
+            e,
+        )),
+    }
+}
+
 fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option<String>> {
-    seccomp_opt_with(profile, legacy, |file| std::fs::read_to_string(file))
+    seccomp_opt_with(profile, legacy, read_seccomp_profile)
 }
 
 /// [`seccomp_opt`] with a localhost profile's file read by `read` (the fuzz targets give its
@@ -221,7 +260,10 @@ pub fn seccomp_opt_with(
                         e,
                     )
                 })?;
-                Ok(Some(format!("seccomp={text}")))
+                Ok(Some(format!(
+                    "seccomp={}",
+                    seccomp_json(&text, &p.localhost_ref)?
+                )))
             }
             _ => Ok(None),
         };
@@ -242,7 +284,7 @@ pub fn seccomp_opt_with(
                     e,
                 )
             })?;
-            Ok(Some(format!("seccomp={text}")))
+            Ok(Some(format!("seccomp={}", seccomp_json(&text, file)?)))
         }
     }
 }
@@ -1185,6 +1227,43 @@ mod tests {
         assert_eq!(
             seccomp_opt(Some(&p), "").unwrap_err().kind(),
             ErrorKind::InvalidArgument
+        );
+        // A device is not read (it would never end), nor is a profile that is not JSON.
+        let dev = SecurityProfile {
+            localhost_ref: "/dev/zero".into(),
+            ..p.clone()
+        };
+        assert_eq!(
+            seccomp_opt(Some(&dev), "").unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{\"defaultAction\": ").unwrap();
+        let bad = bad.to_string_lossy().into_owned();
+        assert_eq!(
+            seccomp_opt(None, &format!("localhost/{bad}"))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArgument
+        );
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, format!("{{\"x\": \"{}\"}}", "a".repeat(2 << 20))).unwrap();
+        let big = SecurityProfile {
+            localhost_ref: big.to_string_lossy().into_owned(),
+            ..p.clone()
+        };
+        assert!(seccomp_opt(Some(&big), "").is_err());
+        // A good one goes to Docker compacted.
+        let good = dir.path().join("good.json");
+        std::fs::write(&good, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let good = SecurityProfile {
+            localhost_ref: good.to_string_lossy().into_owned(),
+            ..p
+        };
+        assert_eq!(
+            seccomp_opt(Some(&good), "").unwrap().as_deref(),
+            Some("seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}")
         );
     }
 }

@@ -47,13 +47,6 @@ pub(crate) fn parse_reference(reference: &str) -> Result<Reference> {
     if repo.is_empty() || tag.as_deref() == Some("") {
         return Err(bad("empty repository or tag"));
     }
-    if repo
-        .split('/')
-        .skip(1)
-        .any(|p| p.is_empty() || p.chars().any(|c| c.is_ascii_uppercase()))
-    {
-        return Err(bad("repository path must be lower case"));
-    }
     let first = repo.split('/').next().unwrap_or_default();
     let repo = if !repo.contains('/') {
         format!("docker.io/library/{repo}")
@@ -62,6 +55,14 @@ pub(crate) fn parse_reference(reference: &str) -> Result<Reference> {
     } else {
         repo.to_owned()
     };
+    // Checked once normalised: a name without a registry is a path too (`Busybox`).
+    if repo
+        .split('/')
+        .skip(1)
+        .any(|p| p.is_empty() || p.chars().any(|c| c.is_ascii_uppercase()))
+    {
+        return Err(bad("repository path must be lower case"));
+    }
     let tag = if tag.is_none() && digest.is_none() {
         Some("latest".to_owned())
     } else {
@@ -217,6 +218,15 @@ mod tests {
         for bad in ["", "a b", "x@sha256:12", "Reg.io/Upper:1", "x:"] {
             assert!(parse_reference(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Fuzz finding (image_refs): a name without a registry was accepted with upper-case
+    /// letters, and its normalised form was then refused.
+    #[test]
+    fn upper_case_names_without_a_registry_are_invalid() {
+        assert!(parse_reference("busyboxusyboxO").is_err());
+        assert!(parse_reference("docker.io/library/busyboxusyboxO:latest").is_err());
+        assert!(parse_reference("/x").is_err());
     }
 
     #[test]

@@ -7,6 +7,43 @@
 //! There are no processes: a container's main command and ExecSync go through the handler
 //! ([`ShellExec`] by default). Exec, Attach, PortForward, CheckpointContainer and the
 //! metrics RPCs return `Unimplemented`, as a runtime without them would.
+//!
+//! A tool's test: seed the fake, run the tool's code against it, look at what it left.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+//! use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*};
+//! use anycri_fake::FakeRuntime;
+//!
+//! /// The tool under test: removes the exited containers of a pod.
+//! async fn prune(runtime: &dyn RuntimeService, pod: &str) -> anycri_core::Result<usize> {
+//!     let filter = ContainerFilter {
+//!         pod_sandbox_id: pod.into(),
+//!         state: Some(ContainerStateValue { state: ContainerState::ContainerExited as i32 }),
+//!         ..Default::default()
+//!     };
+//!     let exited = runtime.list_containers(ListContainersRequest { filter: Some(filter) }).await?;
+//!     for c in &exited.containers {
+//!         runtime.remove_container(RemoveContainerRequest { container_id: c.id.clone() }).await?;
+//!     }
+//!     Ok(exited.containers.len())
+//! }
+//!
+//! let fake = FakeRuntime::new();
+//! fake.add_image("busybox:1.36")?;
+//! let pod = PodSandboxConfigBuilder::new("web", "default").build();
+//! let pod_id = fake.run_pod(pod.clone()).await?;
+//! for (name, cmd) in [("server", "sleep 3600"), ("migrate", "true"), ("seed", "exit 1")] {
+//!     let config = ContainerConfigBuilder::new(name, "busybox:1.36").command(cmd.split(' ')).build();
+//!     fake.create_and_start_container(&pod_id, &pod, config).await?;
+//! }
+//!
+//! assert_eq!(prune(&fake, &pod_id).await?, 2);
+//! let left = fake.list_containers(ListContainersRequest::default()).await?.containers;
+//! assert_eq!(left.len(), 1);
+//! assert_eq!(left[0].metadata.as_ref().unwrap().name, "server");
+//! # Ok(()) }
+//! ```
 
 mod exec;
 mod images;
@@ -30,6 +67,14 @@ use tokio::sync::broadcast;
 
 pub use exec::{ExecHandler, ExecResult, ShellExec};
 use images::ImageStore;
+
+/// The fake's image-reference parser, for the fuzz targets in `fuzz/` (not part of the API):
+/// the normalised repository, the tag and the digest.
+#[doc(hidden)]
+pub fn parse_image_reference(reference: &str) -> Result<(String, Option<String>, Option<String>)> {
+    let r = images::parse_reference(reference)?;
+    Ok((r.repo, r.tag, r.digest))
+}
 
 /// The name the fake reports in `Version`.
 pub const RUNTIME_NAME: &str = "anycri-fake";
@@ -71,6 +116,23 @@ struct State {
 }
 
 /// The in-memory runtime. Cheap to clone (shared state).
+///
+/// Clones share one state: hand one clone to the code under test (as
+/// `Arc<dyn RuntimeService>`) and keep another to seed it and look inside.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::sync::Arc;
+/// use anycri_core::{ImageService, ImageServiceExt, RuntimeService};
+/// use anycri_fake::FakeRuntime;
+/// let fake = FakeRuntime::new();
+/// let runtime: Arc<dyn RuntimeService> = Arc::new(fake.clone());
+/// let images: Arc<dyn ImageService> = Arc::new(fake.clone());
+/// fake.add_image("registry.local/app:2.0")?;
+/// assert!(images.find_image("registry.local/app:2.0").await?.is_some());
+/// assert_eq!(runtime.version(Default::default()).await?.runtime_name, anycri_fake::RUNTIME_NAME);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct FakeRuntime {
     state: Arc<Mutex<State>>,
@@ -153,6 +215,34 @@ impl FakeRuntime {
     }
 
     /// An empty runtime whose commands run through `handler`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use std::time::Duration;
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt};
+    /// use anycri_fake::{ExecHandler, ExecResult, FakeRuntime, ShellExec};
+    ///
+    /// /// A health check that fails: `/healthz` exits 1, everything else as the shell would.
+    /// struct Unhealthy;
+    /// #[async_trait::async_trait]
+    /// impl ExecHandler for Unhealthy {
+    ///     async fn run(&self, container_id: &str, cmd: &[String]) -> ExecResult {
+    ///         match cmd.first().map(String::as_str) {
+    ///             Some("/healthz") => ExecResult { stdout: b"db down\n".to_vec(), exit_code: 1, ..Default::default() },
+    ///             _ => ShellExec.run(container_id, cmd).await,
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let fake = FakeRuntime::with_exec_handler(Unhealthy);
+    /// fake.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+    /// let ids = fake.run_pod_and_container(pod, app.build()).await?;
+    /// let probe = fake.exec_collect(&ids.container_id, &["/healthz"], Duration::from_secs(1)).await?;
+    /// assert_eq!((probe.exit_code, probe.stdout_str().as_str()), (1, "db down\n"));
+    /// # Ok(()) }
+    /// ```
     pub fn with_exec_handler(handler: impl ExecHandler + 'static) -> Self {
         let (events, _) = broadcast::channel(1024);
         FakeRuntime {
@@ -164,6 +254,18 @@ impl FakeRuntime {
 
     /// Make `reference` (e.g. `registry.local/app:1.0`) pullable and present, as if pulled;
     /// returns the image ID.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::ImageServiceExt;
+    /// let fake = anycri_fake::FakeRuntime::new();
+    /// let id = fake.add_image("busybox:1.36")?;
+    /// // Normalised as runtimes do: `busybox:1.36` is `docker.io/library/busybox:1.36`.
+    /// let image = fake.find_image("docker.io/library/busybox:1.36").await?.expect("present");
+    /// assert_eq!(image.id, id);
+    /// assert!(fake.add_image("Not A Reference").is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn add_image(&self, reference: &str) -> Result<String> {
         self.lock().images.pull(reference)
     }

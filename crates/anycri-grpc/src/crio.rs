@@ -164,16 +164,12 @@ impl GrpcRuntime {
 
     /// CRI-O's `GET /info`.
     pub async fn crio_info(&self) -> Result<CrioInfo> {
-        let body = self.crio_get("/info").await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::with_source(ErrorKind::Internal, "decoding CRI-O /info", e))
+        decode_info(&self.crio_get("/info").await?)
     }
 
     /// CRI-O's `GET /config`: its configuration, as TOML text.
     pub async fn crio_config(&self) -> Result<String> {
-        let body = self.crio_get("/config").await?;
-        String::from_utf8(body.to_vec())
-            .map_err(|e| Error::with_source(ErrorKind::Internal, "CRI-O /config is not UTF-8", e))
+        decode_config(&self.crio_get("/config").await?)
     }
 
     /// CRI-O's `GET /containers/<id>`.
@@ -183,11 +179,34 @@ impl GrpcRuntime {
                 "container_id {container_id:?} must be a non-empty alphanumeric ID"
             )));
         }
-        let body = self
-            .crio_get(&format!("/containers/{container_id}"))
-            .await?;
-        serde_json::from_slice(&body).map_err(|e| {
-            Error::with_source(ErrorKind::Internal, "decoding CRI-O /containers/<id>", e)
-        })
+        decode_container_info(
+            &self
+                .crio_get(&format!("/containers/{container_id}"))
+                .await?,
+        )
     }
+}
+
+/// The body of CRI-O's `GET /info` (public for the fuzz targets in `fuzz/`, not part of the
+/// API).
+#[doc(hidden)]
+pub fn decode_info(body: &[u8]) -> Result<CrioInfo> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "decoding CRI-O /info", e))
+}
+
+/// The body of CRI-O's `GET /config` (public for the fuzz targets in `fuzz/`, not part of
+/// the API).
+#[doc(hidden)]
+pub fn decode_config(body: &[u8]) -> Result<String> {
+    String::from_utf8(body.to_vec())
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "CRI-O /config is not UTF-8", e))
+}
+
+/// The body of CRI-O's `GET /containers/<id>` (public for the fuzz targets in `fuzz/`, not
+/// part of the API).
+#[doc(hidden)]
+pub fn decode_container_info(body: &[u8]) -> Result<CrioContainerInfo> {
+    serde_json::from_slice(body)
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "decoding CRI-O /containers/<id>", e))
 }

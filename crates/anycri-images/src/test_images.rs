@@ -44,8 +44,12 @@ impl ImageRef {
             Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
             _ => (name, None),
         };
+        // A ':' left in the last component (`host:port` with no path) would read as a tag
+        // once the reference is written without one (`host:port@sha256:...`).
+        let last = repository.rsplit('/').next().unwrap_or_default();
         if repository.is_empty()
             || repository.contains(char::is_whitespace)
+            || last.contains(':')
             || tag.is_some_and(|t| crate::registry::validate_tag(t).is_err())
         {
             return Err(Error::invalid_argument(format!(
@@ -507,6 +511,20 @@ mod tests {
         assert_eq!(r.reference(), format!("busybox@{d}"));
         for bad in ["", "busybox@sha256:zz", "busybox:", "a b:1"] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Fuzz finding (image_refs): a repository with a ':' in its last component parsed, but
+    /// its digest reference (`repository@digest`) then read the ':' as a tag and was refused.
+    #[test]
+    fn a_colon_in_the_last_component_is_not_a_repository() {
+        let digest = "sha256:197cde1dc6171197c9b2a16177fbd8a6325f02e4351320c7bf29c3e17de1d837";
+        let input = format!("127.0.0.1:5000{}:1.0@{digest}", "\u{fffd}".repeat(21));
+        assert!(ImageRef::parse(&input).is_err(), "{input:?}");
+        assert!(ImageRef::parse(&format!("127.0.0.1:5000:1.0@{digest}")).is_err());
+        let r = ImageRef::parse(&format!("127.0.0.1:5000/busybox:1.0@{digest}")).unwrap();
+        for each in r.all_references() {
+            assert_eq!(ImageRef::parse(&each).unwrap().repository, r.repository);
         }
     }
 }
