@@ -45,6 +45,24 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Parse `uri`. Bad or unsupported URIs are InvalidArgument errors.
+    ///
+    /// ```
+    /// use anycri::Endpoint;
+    /// assert_eq!(
+    ///     Endpoint::parse("unix:///run/containerd/containerd.sock")?,
+    ///     Endpoint::Unix("/run/containerd/containerd.sock".into())
+    /// );
+    /// assert_eq!(Endpoint::parse("fake://")?, Endpoint::Fake);
+    /// let Endpoint::Docker { socket, options } =
+    ///     Endpoint::parse("docker:///var/run/docker.sock?pause_image=registry.k8s.io/pause:3.9")?
+    /// else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!(socket.to_str(), Some("/var/run/docker.sock"));
+    /// assert_eq!(options, [("pause_image".to_string(), "registry.k8s.io/pause:3.9".to_string())]);
+    /// assert!(Endpoint::parse("tcp://10.0.0.1:1234").unwrap_err().kind() == anycri::ErrorKind::InvalidArgument);
+    /// # Ok::<(), anycri::Error>(())
+    /// ```
     pub fn parse(uri: &str) -> Result<Self> {
         let uri = uri.trim();
         match uri.split_once("://") {
@@ -104,6 +122,17 @@ impl Endpoint {
 }
 
 /// A connected backend: the runtime and image services (often the same object).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri::Result<()> {
+/// use anycri::{ImageService, RuntimeService};
+/// let connected = anycri::connect("fake://").await?;
+/// println!("connected to {}", connected.endpoint);
+/// let version = connected.runtime.version(Default::default()).await?;
+/// let images = connected.image.list_images(Default::default()).await?;
+/// assert_eq!((version.runtime_name.as_str(), images.images.len()), ("anycri-fake", 0));
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Connected {
     /// The runtime service.
@@ -223,6 +252,14 @@ fn docker_builder(
 
 /// `IP:PORT`, `[IPv6]:PORT` or a bare IP (a free port): where the Docker shim's streaming
 /// server listens.
+///
+/// ```
+/// use anycri::parse_streaming_address;
+/// assert_eq!(parse_streaming_address("127.0.0.1:10010")?.port(), 10010);
+/// assert_eq!(parse_streaming_address("::1")?.port(), 0); // any free port
+/// assert!(parse_streaming_address("localhost:10010").is_err()); // an address, not a name
+/// # Ok::<(), anycri::Error>(())
+/// ```
 pub fn parse_streaming_address(address: &str) -> Result<std::net::SocketAddr> {
     if let Ok(addr) = address.parse::<std::net::SocketAddr>() {
         return Ok(addr);
@@ -241,12 +278,32 @@ pub fn parse_streaming_address(address: &str) -> Result<std::net::SocketAddr> {
 
 /// Connect to the backend `uri` names: `unix:///path` or a bare absolute path (CRI gRPC),
 /// `fake://` (a new in-memory runtime) or `docker:///var/run/docker.sock` (the Docker shim).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri::Result<()> {
+/// use anycri::RuntimeService;
+/// let runtime = anycri::connect("fake://").await?.runtime;
+/// assert_eq!(runtime.version(Default::default()).await?.runtime_name, "anycri-fake");
+///
+/// // Nothing listens there: Unavailable, naming the socket.
+/// let err = anycri::connect("unix:///nonexistent/cri.sock").await.unwrap_err();
+/// assert_eq!(err.kind(), anycri::ErrorKind::Unavailable);
+/// # Ok(()) }
+/// ```
 pub async fn connect(uri: &str) -> Result<Connected> {
     connect_with(uri, Duration::from_secs(5)).await
 }
 
 /// Connect to an image service endpoint (`IMAGE_SERVICE_ENDPOINT`-style); the runtime
 /// service of the result is the same backend.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri::Result<()> {
+/// use anycri::ImageServiceExt;
+/// let images = anycri::connect_image("fake://").await?;
+/// assert!(images.find_image("busybox:1.36").await?.is_none());
+/// # Ok(()) }
+/// ```
 pub async fn connect_image(uri: &str) -> Result<Arc<dyn ImageService>> {
     Ok(connect(uri).await?.image)
 }
@@ -254,6 +311,14 @@ pub async fn connect_image(uri: &str) -> Result<Arc<dyn ImageService>> {
 /// Find the node's runtime as crictl does: `CONTAINER_RUNTIME_ENDPOINT` (and
 /// `IMAGE_SERVICE_ENDPOINT` for images) when set, else the [`DEFAULT_ENDPOINTS`] in order,
 /// each probed briefly. The error names every place tried and why each failed.
+///
+/// ```no_run
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri::Result<()> {
+/// // CONTAINER_RUNTIME_ENDPOINT=unix:///run/crio/crio.sock picks CRI-O explicitly.
+/// let connected = anycri::connect_auto().await?;
+/// println!("using {}", connected.endpoint);
+/// # Ok(()) }
+/// ```
 pub async fn connect_auto() -> Result<Connected> {
     let image_uri = std::env::var("IMAGE_SERVICE_ENDPOINT")
         .ok()

@@ -145,6 +145,13 @@ pub const KNOWN_LIMITS: &[KnownLimit] = &[
 
 /// The known limit for `check` on the runtime that reported `runtime` ("name version", as
 /// [`crate::Report::runtime`] holds it), if any.
+///
+/// ```
+/// use anycri_conformance::known_limits::known_limit;
+/// let limit = known_limit("containerd 1.6.20~ds1", "image::groups_from_image").expect("known");
+/// println!("expected to fail: {}", limit.reason);
+/// assert!(known_limit("containerd 2.1.9", "image::groups_from_image").is_none());
+/// ```
 pub fn known_limit(runtime: &str, check: &str) -> Option<&'static KnownLimit> {
     let mut words = runtime.split_whitespace();
     let (name, version) = (

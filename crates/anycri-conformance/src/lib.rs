@@ -4,13 +4,44 @@
 //! runtime over its socket, the in-process Docker shim, or a tool author's own implementation
 //! inside `cargo test`.
 //!
-//! ```no_run
-//! # async fn demo() -> anycri::Result<()> {
-//! use anycri_conformance::{Options, run};
-//! let backend = anycri::connect("fake://").await?;
-//! let report = run(backend.runtime, backend.image, Options::default()).await;
+//! ```
+//! # #[tokio::main] async fn main() -> anycri::Result<()> {
+//! use anycri_conformance::{Options, images::with_registry_prefix, run};
+//! let backend = anycri::connect("fake://").await?; // or unix:///run/containerd/containerd.sock
+//! let options = Options {
+//!     // The fake pulls any reference; a real runtime needs the images pushed there
+//!     // (`anycri conformance images --push 127.0.0.1:5000`).
+//!     images: Some(with_registry_prefix("127.0.0.1:5000/anycri-conformance")),
+//!     ..Options::default()
+//! };
+//! let report = run(backend.runtime, backend.image, options).await;
 //! assert_eq!(report.counts().failed, 0, "{}", report.summary_table());
 //! # Ok(()) }
+//! ```
+//!
+//! A tool author's own backend is certified the same way from a `#[test]`, a part of the
+//! suite at a time if need be (the repository's `examples/certify_own_backend.rs` does it
+//! for a whole backend):
+//!
+//! ```
+//! # #[tokio::main] async fn main() {
+//! use std::sync::Arc;
+//! use anycri_conformance::{Options, Outcome, images::with_registry_prefix, run};
+//! let backend = Arc::new(anycri_fake::FakeRuntime::new()); // your RuntimeService + ImageService
+//! let options = Options {
+//!     focus: Some(regex::Regex::new("^pod::").unwrap()),
+//!     images: Some(with_registry_prefix("registry.test")),
+//!     ..Options::default()
+//! };
+//! let report = run(backend.clone(), backend, options).await;
+//! for check in &report.checks {
+//!     if let Outcome::Skipped { reason } = &check.outcome {
+//!         println!("skipped {}: {reason}", check.name);
+//!     }
+//! }
+//! assert!(report.counts().passed > 0);
+//! assert!(report.success(), "{}", report.to_markdown());
+//! # }
 //! ```
 //!
 //! Every check has a stable dotted name (`container::exec_sync::timeout_kills_process`), a

@@ -96,6 +96,15 @@ macro_rules! check {
 pub(crate) use check;
 
 /// Every check of the suite, in report order.
+///
+/// ```
+/// let checks = anycri_conformance::all_checks();
+/// assert!(checks.len() > 100);
+/// // The checks that correspond to a critest spec, with the spec's name.
+/// for check in checks.iter().filter(|c| c.critest.is_some()).take(3) {
+///     println!("{}: {} [critest: {}]", check.name, check.doc, check.critest.unwrap_or_default());
+/// }
+/// ```
 pub fn all_checks() -> Vec<Check> {
     crate::checks::all()
 }

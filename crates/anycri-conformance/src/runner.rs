@@ -166,6 +166,15 @@ impl Default for Options {
 }
 
 /// The checks `focus` and `skip` select, in registry order.
+///
+/// ```
+/// use anycri_conformance::{all_checks, select};
+/// use regex::Regex;
+/// let focus = Regex::new("^container::").unwrap();
+/// let skip = Regex::new("exec").unwrap();
+/// let chosen = select(all_checks(), Some(&focus), Some(&skip));
+/// assert!(chosen.iter().all(|c| c.name.starts_with("container::") && !c.name.contains("exec")));
+/// ```
 pub fn select(checks: Vec<Check>, focus: Option<&Regex>, skip: Option<&Regex>) -> Vec<Check> {
     checks
         .into_iter()

@@ -11,6 +11,12 @@ use crate::api::*;
 
 /// A UID unique within this process and across processes in practice (time plus a counter),
 /// in the 8-4-4-4-12 hex shape Kubernetes UIDs have.
+///
+/// ```
+/// let uid = anycri_core::builders::new_uid();
+/// assert_eq!(uid.split('-').map(str::len).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+/// assert_ne!(uid, anycri_core::builders::new_uid());
+/// ```
 pub fn new_uid() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -40,6 +46,30 @@ pub fn new_uid() -> String {
 ///     .hostname("web-0")
 ///     .build();
 /// assert_eq!(config.metadata.unwrap().name, "web");
+/// ```
+///
+/// Networking, DNS and namespaces as a Deployment's pod spec would set them:
+///
+/// ```
+/// use anycri_core::{api::{NamespaceMode, Protocol}, builders::{PodSandboxConfigBuilder, is_host_network}};
+/// let config = PodSandboxConfigBuilder::new("web", "shop")
+///     .uid("3f1c2a9e-0000-4000-8000-000000000001")
+///     .attempt(1)
+///     .annotation("example.com/owner", "team-a")
+///     .dns(&["10.96.0.10"], &["shop.svc.cluster.local"], &["ndots:5"])
+///     .port_mapping(Protocol::Tcp, 8080, 30080)
+///     .shared_pid(true)
+///     .cgroup_parent("/kubepods/burstable")
+///     .build();
+/// assert!(!is_host_network(&config));
+/// assert_eq!(config.hostname, "web"); // the pod's name, as the kubelet sets it
+/// assert_eq!(config.labels["io.kubernetes.pod.namespace"], "shop");
+/// let namespaces = config.linux.unwrap().security_context.unwrap().namespace_options.unwrap();
+/// assert_eq!(namespaces.pid(), NamespaceMode::Pod);
+///
+/// let host = PodSandboxConfigBuilder::new("node-agent", "kube-system").host_network(true).host_pid(true).build();
+/// assert!(is_host_network(&host));
+/// assert!(host.hostname.is_empty()); // the node's own
 /// ```
 #[derive(Debug, Clone)]
 pub struct PodSandboxConfigBuilder {
@@ -186,6 +216,12 @@ impl PodSandboxConfigBuilder {
 }
 
 /// Whether the pod is on the host's network (its network namespace mode is `NODE`).
+///
+/// ```
+/// use anycri_core::builders::{PodSandboxConfigBuilder, is_host_network};
+/// assert!(is_host_network(&PodSandboxConfigBuilder::new("a", "b").host_network(true).build()));
+/// assert!(!is_host_network(&PodSandboxConfigBuilder::new("a", "b").build()));
+/// ```
 pub fn is_host_network(config: &PodSandboxConfig) -> bool {
     config
         .linux
@@ -198,6 +234,16 @@ pub fn is_host_network(config: &PodSandboxConfig) -> bool {
 /// The kubelet's hostname for a pod that names none: its name (at most 63 characters) unless
 /// it is on the host's network, which has the node's. Runtimes differ on an empty one
 /// (containerd takes the node's name, CRI-O and Docker the sandbox ID).
+///
+/// ```
+/// use anycri_core::api::{PodSandboxConfig, PodSandboxMetadata};
+/// let mut config = PodSandboxConfig {
+///     metadata: Some(PodSandboxMetadata { name: "web-7d4b9c-x2x".into(), ..Default::default() }),
+///     ..Default::default()
+/// };
+/// anycri_core::builders::default_hostname(&mut config);
+/// assert_eq!(config.hostname, "web-7d4b9c-x2x");
+/// ```
 pub fn default_hostname(config: &mut PodSandboxConfig) {
     if is_host_network(config) || !config.hostname.is_empty() {
         return;
@@ -236,6 +282,33 @@ fn default_namespaces() -> NamespaceOption {
 ///     .env("MODE", "test")
 ///     .build();
 /// assert_eq!(config.log_path, "app/0.log");
+/// ```
+///
+/// Security context, resources, mounts and a terminal:
+///
+/// ```
+/// use anycri_core::builders::ContainerConfigBuilder;
+/// let config = ContainerConfigBuilder::new("shell", "busybox:1.36")
+///     .attempt(2)
+///     .command(["/bin/sh"])
+///     .args(["-l"])
+///     .working_dir("/work")
+///     .label("tier", "debug")
+///     .annotation("example.com/reason", "incident-42")
+///     .tty(true)
+///     .stdin(true, false)
+///     .mount("/var/lib/app", "/data", true)
+///     .run_as_user(1000)
+///     .run_as_group(1000)
+///     .readonly_rootfs(true)
+///     .memory_limit(128 << 20)
+///     .cpu_quota(50_000, 100_000) // half a CPU
+///     .build();
+/// assert_eq!(config.log_path, "shell/2.log");
+/// let linux = config.linux.unwrap();
+/// assert_eq!(linux.resources.unwrap().memory_limit_in_bytes, 128 << 20);
+/// assert_eq!(linux.security_context.unwrap().run_as_user.unwrap().value, 1000);
+/// assert!(config.mounts[0].readonly);
 /// ```
 #[derive(Debug, Clone)]
 pub struct ContainerConfigBuilder {

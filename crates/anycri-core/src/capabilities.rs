@@ -24,6 +24,13 @@ pub enum RuntimeFlavour {
 
 impl RuntimeFlavour {
     /// The flavour of a runtime reporting `runtime_name` in `Version`.
+    ///
+    /// ```
+    /// use anycri_core::RuntimeFlavour;
+    /// assert_eq!(RuntimeFlavour::from_runtime_name("cri-o"), RuntimeFlavour::CriO);
+    /// assert_eq!(RuntimeFlavour::from_runtime_name("anycri-fake"), RuntimeFlavour::Anycri);
+    /// assert_eq!(RuntimeFlavour::from_runtime_name("kata"), RuntimeFlavour::Other("kata".into()));
+    /// ```
     pub fn from_runtime_name(runtime_name: &str) -> Self {
         match runtime_name {
             "containerd" => RuntimeFlavour::Containerd,
@@ -160,6 +167,22 @@ fn works<T>(result: &Result<T>) -> bool {
 
 /// Discover what `runtime` is and can do. Only `Version` must succeed; the rest is best
 /// effort and reported as absent when it fails.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use anycri_core::{RuntimeFlavour, discover};
+/// let runtime = anycri_fake::FakeRuntime::new();
+/// let info = discover(&runtime).await?;
+/// assert_eq!(info.flavour, RuntimeFlavour::Anycri);
+/// assert!(info.ready());
+/// assert!(info.capabilities.container_events);
+/// assert!(!info.capabilities.exec); // the fake has no streaming server
+/// for (name, works) in info.capabilities.entries() {
+///     let why = info.capability_reasons.get(name).map(String::as_str).unwrap_or("");
+///     println!("{name:30} {works} {why}");
+/// }
+/// # Ok(()) }
+/// ```
 pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
     let version = runtime
         .version(VersionRequest {

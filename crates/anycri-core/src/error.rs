@@ -11,6 +11,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The category of an error; each matches one gRPC status code.
+///
+/// ```
+/// use anycri_core::ErrorKind;
+/// assert_eq!(ErrorKind::NotFound.code(), tonic::Code::NotFound);
+/// assert_eq!(ErrorKind::from_code(tonic::Code::Unavailable), ErrorKind::Unavailable);
+/// assert_eq!(ErrorKind::DeadlineExceeded.to_string(), "deadline exceeded");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -131,6 +138,39 @@ impl fmt::Display for ErrorKind {
 /// error came from a runtime), and `source` keeps the backend's own error. Converting a
 /// [`tonic::Status`] into an `Error` and back gives the same status: code, message, details
 /// and metadata.
+///
+/// Tools branch on the category, never on message text:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use anycri_core::{Error, ErrorKind, RuntimeService, api::StopContainerRequest};
+/// let runtime = anycri_fake::FakeRuntime::new();
+/// let request = StopContainerRequest { container_id: String::new(), timeout: 0 };
+/// match runtime.stop_container(request).await {
+///     Ok(_) => {}
+///     Err(e) if e.is_not_found() => {} // already gone
+///     Err(e) if e.kind() == ErrorKind::InvalidArgument => println!("bad request: {}", e.message()),
+///     Err(e) => return Err(e.context("stopping the container")),
+/// }
+///
+/// let err = Error::not_found("container \"abc\" not found").context("stopping pod web");
+/// assert_eq!(err.kind(), ErrorKind::NotFound);
+/// assert!(!err.is_retryable());
+/// assert_eq!(err.to_string(), "not found: stopping pod web: container \"abc\" not found");
+/// # Ok(()) }
+/// ```
+///
+/// A runtime's gRPC status goes through unchanged:
+///
+/// ```
+/// use anycri_core::Error;
+/// let status = tonic::Status::unavailable("connection refused");
+/// let err = Error::from(status.clone());
+/// assert!(err.is_retryable());
+/// assert_eq!(err.as_status().map(|s| s.message()), Some("connection refused"));
+/// let back = tonic::Status::from(err);
+/// assert_eq!((back.code(), back.message()), (status.code(), status.message()));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -366,6 +406,12 @@ kinds! {
 
 impl Error {
     /// `operation` is not implemented by `backend`.
+    ///
+    /// ```
+    /// let err = anycri_core::Error::unimplemented("Attach", "my-runtime");
+    /// assert!(err.is_unimplemented());
+    /// assert_eq!(err.message(), "Attach is not implemented by my-runtime");
+    /// ```
     pub fn unimplemented(operation: impl Into<String>, backend: impl Into<String>) -> Self {
         let operation = operation.into();
         let backend = backend.into();

@@ -24,6 +24,13 @@ pub struct PodAndContainer {
 }
 
 /// What an exec produced.
+///
+/// ```
+/// use anycri_core::ExecOutput;
+/// let out = ExecOutput { stdout: b"ok\n".to_vec(), stderr: Vec::new(), exit_code: 0 };
+/// assert!(out.success());
+/// assert_eq!(out.stdout_str().trim_end(), "ok");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecOutput {
     /// Standard output.
@@ -50,10 +57,44 @@ impl ExecOutput {
 }
 
 /// Helpers for any [`RuntimeService`].
+///
+/// Implemented for every backend (and for `Arc<dyn RuntimeService>`): bring the trait into
+/// scope and call them on the runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::{sync::Arc, time::Duration};
+/// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt};
+/// let fake = anycri_fake::FakeRuntime::new();
+/// fake.add_image("busybox:1.36")?;
+/// let runtime: Arc<dyn RuntimeService> = Arc::new(fake);
+///
+/// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+/// let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+/// let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+/// let out = runtime.exec_collect(&ids.container_id, &["echo", "hi"], Duration::from_secs(5)).await?;
+/// assert_eq!(out.stdout_str(), "hi\n");
+/// runtime.remove_pod_with_containers(&ids.pod_sandbox_id).await?;
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait RuntimeServiceExt: RuntimeService {
     /// Run a pod sandbox with `config` on the default handler; returns its ID. As the kubelet
     /// does, its log directory is created first ([`crate::kubelet::prepare_pod_sandbox`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{PodSandboxConfigBuilder, RuntimeServiceExt};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// let logs = tempfile::tempdir().unwrap();
+    /// let pod = PodSandboxConfigBuilder::new("web", "default")
+    ///     .log_directory(logs.path().join("web").to_string_lossy())
+    ///     .build();
+    /// let pod_sandbox_id = runtime.run_pod(pod).await?;
+    /// assert!(logs.path().join("web").is_dir());
+    /// assert_eq!(runtime.get_pod_status(&pod_sandbox_id).await?.id, pod_sandbox_id);
+    /// # Ok(()) }
+    /// ```
     async fn run_pod(&self, config: PodSandboxConfig) -> Result<String> {
         crate::kubelet::prepare_pod_sandbox(&config)?;
         Ok(self
@@ -68,6 +109,22 @@ pub trait RuntimeServiceExt: RuntimeService {
     /// Create a container in a pod, doing first what the kubelet does
     /// ([`crate::kubelet::prepare_container`]: its log directory, `user_specified_image`);
     /// returns its ID.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt, api::ContainerState};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let pod_sandbox_id = runtime.run_pod(pod.clone()).await?;
+    ///
+    /// let config = ContainerConfigBuilder::new("app", "busybox:1.36").build();
+    /// let container_id = runtime.create_container_in(&pod_sandbox_id, &pod, config).await?;
+    /// let status = runtime.get_container_status(&container_id).await?;
+    /// assert_eq!(status.state(), ContainerState::ContainerCreated);
+    /// assert_eq!(status.labels["io.kubernetes.container.name"], "app"); // as the kubelet labels it
+    /// # Ok(()) }
+    /// ```
     async fn create_container_in(
         &self,
         pod_sandbox_id: &str,
@@ -87,6 +144,20 @@ pub trait RuntimeServiceExt: RuntimeService {
 
     /// Create and start a container in a running pod; returns its ID. A container that was
     /// created but failed to start is removed again.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt, api::ContainerState};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let pod_sandbox_id = runtime.run_pod(pod.clone()).await?;
+    /// // A second container in the same pod, next to whatever runs there already.
+    /// let sidecar = ContainerConfigBuilder::new("sidecar", "busybox:1.36").command(["sleep", "3600"]);
+    /// let id = runtime.create_and_start_container(&pod_sandbox_id, &pod, sidecar.build()).await?;
+    /// assert_eq!(runtime.get_container_status(&id).await?.state(), ContainerState::ContainerRunning);
+    /// # Ok(()) }
+    /// ```
     async fn create_and_start_container(
         &self,
         pod_sandbox_id: &str,
@@ -111,6 +182,26 @@ pub trait RuntimeServiceExt: RuntimeService {
     }
 
     /// Run a pod and one container in it. On failure, whatever was created is removed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+    /// let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+    /// println!("pod {} runs container {}", ids.pod_sandbox_id, ids.container_id);
+    ///
+    /// // An image that is not there: the error comes back and the pod is gone again.
+    /// let pod = PodSandboxConfigBuilder::new("broken", "default").build();
+    /// let app = ContainerConfigBuilder::new("app", "registry.local/missing:1.0");
+    /// let err = runtime.run_pod_and_container(pod, app.build()).await.unwrap_err();
+    /// assert!(err.is_not_found(), "{err}");
+    /// let pods = runtime.list_pod_sandbox(ListPodSandboxRequest::default()).await?.items;
+    /// assert_eq!(pods.len(), 1);
+    /// # Ok(()) }
+    /// ```
     async fn run_pod_and_container(
         &self,
         pod_config: PodSandboxConfig,
@@ -133,6 +224,15 @@ pub trait RuntimeServiceExt: RuntimeService {
     }
 
     /// The status of a container (NotFound when the runtime answers without one).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::RuntimeServiceExt;
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// let err = runtime.get_container_status("no-such-container").await.unwrap_err();
+    /// assert!(err.is_not_found());
+    /// # Ok(()) }
+    /// ```
     async fn get_container_status(&self, container_id: &str) -> Result<ContainerStatus> {
         self.container_status(ContainerStatusRequest {
             container_id: container_id.to_owned(),
@@ -144,6 +244,17 @@ pub trait RuntimeServiceExt: RuntimeService {
     }
 
     /// The status of a pod sandbox (NotFound when the runtime answers without one).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{PodSandboxConfigBuilder, RuntimeServiceExt, api::PodSandboxState};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// let id = runtime.run_pod(PodSandboxConfigBuilder::new("web", "default").build()).await?;
+    /// let status = runtime.get_pod_status(&id).await?;
+    /// assert_eq!(status.state(), PodSandboxState::SandboxReady);
+    /// println!("pod IP: {}", status.network.map(|n| n.ip).unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
     async fn get_pod_status(&self, pod_sandbox_id: &str) -> Result<PodSandboxStatus> {
         self.pod_sandbox_status(PodSandboxStatusRequest {
             pod_sandbox_id: pod_sandbox_id.to_owned(),
@@ -155,6 +266,23 @@ pub trait RuntimeServiceExt: RuntimeService {
     }
 
     /// Poll until the container is in `state`; DeadlineExceeded after `timeout`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use std::time::Duration;
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt, api::ContainerState};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("job", "default").build();
+    /// let job = ContainerConfigBuilder::new("job", "busybox:1.36").command(["sh", "-c", "exit 2"]);
+    /// let ids = runtime.run_pod_and_container(pod, job.build()).await?;
+    ///
+    /// let done = runtime
+    ///     .wait_for_container_state(&ids.container_id, ContainerState::ContainerExited, Duration::from_secs(10))
+    ///     .await?;
+    /// assert_eq!(done.exit_code, 2);
+    /// # Ok(()) }
+    /// ```
     async fn wait_for_container_state(
         &self,
         container_id: &str,
@@ -185,6 +313,28 @@ pub trait RuntimeServiceExt: RuntimeService {
     /// Run `cmd` in the container and collect its output (ExecSync). `timeout` of zero means
     /// none; the CRI counts whole seconds, so a timeout with a fraction of a second is
     /// rounded up (500 ms is 1 s, never "no timeout").
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use std::time::Duration;
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt, ErrorKind};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+    /// let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+    ///
+    /// let out = runtime
+    ///     .exec_collect(&ids.container_id, &["sh", "-c", "echo out; echo err >&2"], Duration::from_secs(5))
+    ///     .await?;
+    /// assert_eq!((out.stdout_str().as_str(), out.stderr_str().as_str()), ("out\n", "err\n"));
+    /// assert!(out.success());
+    ///
+    /// // A command that outlives its timeout is killed: DeadlineExceeded.
+    /// let slow = runtime.exec_collect(&ids.container_id, &["sleep", "10"], Duration::from_millis(100)).await;
+    /// assert_eq!(slow.unwrap_err().kind(), ErrorKind::DeadlineExceeded);
+    /// # Ok(()) }
+    /// ```
     async fn exec_collect(
         &self,
         container_id: &str,
@@ -207,6 +357,25 @@ pub trait RuntimeServiceExt: RuntimeService {
 
     /// Read a container's log file (from the path its status reports; the file must be on this
     /// host) and parse it, partial lines joined.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt, logs::LogStream};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let logs = tempfile::tempdir().unwrap();
+    /// let pod = PodSandboxConfigBuilder::new("web", "default")
+    ///     .log_directory(logs.path().to_string_lossy())
+    ///     .build();
+    /// let app = ContainerConfigBuilder::new("app", "busybox:1.36")
+    ///     .command(["sh", "-c", "echo started; echo warning >&2"]);
+    /// let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+    ///
+    /// let lines = runtime.read_container_log(&ids.container_id).await?;
+    /// let stdout: Vec<_> = lines.iter().filter(|l| l.stream == LogStream::Stdout).map(|l| l.content.as_str()).collect();
+    /// assert_eq!(stdout, ["started"]);
+    /// # Ok(()) }
+    /// ```
     async fn read_container_log(&self, container_id: &str) -> Result<Vec<LogLine>> {
         let status = self.get_container_status(container_id).await?;
         if status.log_path.is_empty() {
@@ -229,6 +398,21 @@ pub trait RuntimeServiceExt: RuntimeService {
 
     /// Stop and remove every container of the pod, then stop and remove the pod. Missing
     /// objects are fine, so this can be called on a half-removed pod.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*};
+    /// let runtime = anycri_fake::FakeRuntime::new();
+    /// runtime.add_image("busybox:1.36")?;
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+    /// let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+    ///
+    /// runtime.remove_pod_with_containers(&ids.pod_sandbox_id).await?;
+    /// runtime.remove_pod_with_containers(&ids.pod_sandbox_id).await?; // nothing left: fine
+    /// assert!(runtime.list_containers(ListContainersRequest::default()).await?.containers.is_empty());
+    /// # Ok(()) }
+    /// ```
     async fn remove_pod_with_containers(&self, pod_sandbox_id: &str) -> Result<()> {
         let containers = self
             .list_containers(ListContainersRequest {
@@ -279,9 +463,34 @@ fn ignore_not_found<T>(r: Result<T>) -> Result<()> {
 }
 
 /// Helpers for any [`ImageService`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use anycri_core::ImageServiceExt;
+/// let images = anycri_fake::FakeRuntime::new();
+/// assert!(images.find_image("busybox:1.36").await?.is_none());
+/// let id = images.pull_image_if_absent("busybox:1.36", None).await?;
+/// // Present now: no second pull, the same ID.
+/// assert_eq!(images.pull_image_if_absent("busybox:1.36", None).await?, id);
+/// images.remove_image_if_present("busybox:1.36").await?;
+/// images.remove_image_if_present("busybox:1.36").await?; // absent: fine
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait ImageServiceExt: ImageService {
     /// The image `image` refers to, if present.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::ImageServiceExt;
+    /// let images = anycri_fake::FakeRuntime::new();
+    /// let id = images.add_image("registry.local/app:2.0")?;
+    /// let found = images.find_image("registry.local/app:2.0").await?.expect("present");
+    /// assert_eq!(found.id, id);
+    /// // By ID too, as runtimes resolve references.
+    /// assert!(images.find_image(&id).await?.is_some());
+    /// # Ok(()) }
+    /// ```
     async fn find_image(&self, image: &str) -> Result<Option<Image>> {
         Ok(self
             .image_status(ImageStatusRequest {
@@ -296,6 +505,16 @@ pub trait ImageServiceExt: ImageService {
     }
 
     /// Pull `image` unless it is present; returns the image's ID (or the pulled reference).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{ImageServiceExt, api::AuthConfig};
+    /// let images = anycri_fake::FakeRuntime::new();
+    /// let auth = AuthConfig { username: "robot".into(), password: "secret".into(), ..Default::default() };
+    /// let image_ref = images.pull_image_if_absent("registry.local/private:1.0", Some(auth)).await?;
+    /// assert!(!image_ref.is_empty());
+    /// # Ok(()) }
+    /// ```
     async fn pull_image_if_absent(&self, image: &str, auth: Option<AuthConfig>) -> Result<String> {
         if let Some(found) = self.find_image(image).await? {
             return Ok(found.id);
@@ -314,6 +533,14 @@ pub trait ImageServiceExt: ImageService {
     }
 
     /// Remove `image`; absent images are fine.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::ImageServiceExt;
+    /// let images = anycri_fake::FakeRuntime::new();
+    /// images.remove_image_if_present("never-pulled:1.0").await?;
+    /// # Ok(()) }
+    /// ```
     async fn remove_image_if_present(&self, image: &str) -> Result<()> {
         ignore_not_found(
             self.remove_image(RemoveImageRequest {

@@ -3,6 +3,27 @@
 //! yields whole lines (partial entries joined), waits for more at end of file, reopens the
 //! file when the runtime rotates it (`ReopenContainerLog`), and ends once the container has
 //! stopped and its last line was read, or when the container is removed.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+//! use futures::TryStreamExt;
+//! use anycri_core::{ContainerConfigBuilder, FollowOptions, PodSandboxConfigBuilder, RuntimeServiceExt, follow_container_log};
+//! let runtime = anycri_fake::FakeRuntime::new();
+//! runtime.add_image("busybox:1.36")?;
+//! let logs = tempfile::tempdir().unwrap();
+//! let pod = PodSandboxConfigBuilder::new("job", "default")
+//!     .log_directory(logs.path().to_string_lossy())
+//!     .build();
+//! let job = ContainerConfigBuilder::new("job", "busybox:1.36").command(["sh", "-c", "echo one; echo two; echo three"]);
+//! let ids = runtime.run_pod_and_container(pod, job.build()).await?;
+//!
+//! // `kubectl logs --tail 2 -f`: the last two lines, then new ones until the container ends.
+//! let options = FollowOptions { tail: Some(2), ..Default::default() };
+//! let lines: Vec<_> = follow_container_log(&runtime, &ids.container_id, options).await?.try_collect().await?;
+//! let text: Vec<_> = lines.iter().map(|l| l.content.as_str()).collect();
+//! assert_eq!(text, ["two", "three"]);
+//! # Ok(()) }
+//! ```
 
 use std::{
     collections::VecDeque,

@@ -63,6 +63,17 @@ pub const CONTAINER_NAME_LABEL: &str = "io.kubernetes.container.name";
 
 /// The labels the kubelet puts on every pod sandbox (pod name, namespace and UID from its
 /// metadata), added where the config lacks them.
+///
+/// ```
+/// use anycri_core::{api::{PodSandboxConfig, PodSandboxMetadata}, kubelet};
+/// let mut config = PodSandboxConfig {
+///     metadata: Some(PodSandboxMetadata { name: "web".into(), namespace: "shop".into(), uid: "u-1".into(), attempt: 0 }),
+///     ..Default::default()
+/// };
+/// kubelet::pod_labels(&mut config);
+/// assert_eq!(config.labels[kubelet::POD_NAME_LABEL], "web");
+/// assert_eq!(config.labels[kubelet::POD_UID_LABEL], "u-1");
+/// ```
 pub fn pod_labels(config: &mut PodSandboxConfig) {
     let Some(meta) = config.metadata.clone() else {
         return;
@@ -133,6 +144,14 @@ pub fn prepare_container(
 /// when either is empty (no log file). A `log_path` that is absolute, climbs out of the
 /// directory (`..`) or holds a NUL byte is InvalidArgument: a runtime that joined it as it
 /// is would write wherever a client asked.
+///
+/// ```
+/// use anycri_core::kubelet::log_file_path;
+/// let path = log_file_path("/var/log/pods/shop_web_u-1", "app/0.log").unwrap();
+/// assert_eq!(path.unwrap().to_str(), Some("/var/log/pods/shop_web_u-1/app/0.log"));
+/// assert_eq!(log_file_path("", "app/0.log").unwrap(), None); // no log directory: no file
+/// assert!(log_file_path("/var/log/pods/p", "../../etc/passwd").is_err());
+/// ```
 pub fn log_file_path(log_directory: &str, log_path: &str) -> Result<Option<std::path::PathBuf>> {
     if log_directory.is_empty() || log_path.is_empty() {
         return Ok(None);
@@ -163,6 +182,14 @@ pub fn log_file_path(log_directory: &str, log_path: &str) -> Result<Option<std::
 /// A duration as a CRI seconds field (ExecSync's `timeout`, StopContainer's grace period):
 /// whole seconds rounded up, so a sub-second duration never becomes 0, which the CRI reads
 /// as "no timeout" (or "kill at once").
+///
+/// ```
+/// use std::time::Duration;
+/// use anycri_core::kubelet::cri_seconds;
+/// assert_eq!(cri_seconds(Duration::from_millis(500)), 1);
+/// assert_eq!(cri_seconds(Duration::from_secs(30)), 30);
+/// assert_eq!(cri_seconds(Duration::ZERO), 0);
+/// ```
 pub fn cri_seconds(d: std::time::Duration) -> i64 {
     let secs = d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0));
     i64::try_from(secs).unwrap_or(i64::MAX)
@@ -171,6 +198,12 @@ pub fn cri_seconds(d: std::time::Duration) -> i64 {
 /// A streaming URL (Exec/Attach/PortForward's answer) as the kubelet reads it: a
 /// scheme-less `//host:port/path`, which cri-dockerd returns, means `http://host:port/path`;
 /// anything else is kept as it is.
+///
+/// ```
+/// use anycri_core::kubelet::streaming_url;
+/// assert_eq!(streaming_url("//127.0.0.1:35000/exec/abc"), "http://127.0.0.1:35000/exec/abc");
+/// assert_eq!(streaming_url("http://10.0.0.1:10010/exec/abc"), "http://10.0.0.1:10010/exec/abc");
+/// ```
 pub fn streaming_url(url: &str) -> std::borrow::Cow<'_, str> {
     if url.starts_with("//") {
         format!("http:{url}").into()

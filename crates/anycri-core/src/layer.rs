@@ -3,6 +3,25 @@
 //! every RPC of a backend. anycri ships three layers: [`TimeoutLayer`] (kubelet-style
 //! deadlines), [`RetryLayer`] (retries read-only calls with backoff) and [`TracingLayer`]
 //! (one span per call with the IDs it names, its duration and outcome).
+//!
+//! [`LayerExt`] stacks them on any backend; the result is a backend again:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+//! use std::{sync::Arc, time::Duration};
+//! use anycri_core::{ImageService, LayerExt, RetryLayer, RuntimeService};
+//! // Innermost first: each attempt bounded in time, read-only calls retried, one span for all.
+//! let runtime = Arc::new(
+//!     anycri_fake::FakeRuntime::new()
+//!         .with_timeouts(Duration::from_secs(120))
+//!         .with_retries(RetryLayer::default())
+//!         .with_tracing(),
+//! );
+//! let (rt, images): (Arc<dyn RuntimeService>, Arc<dyn ImageService>) = (runtime.clone(), runtime);
+//! rt.version(Default::default()).await?;
+//! images.list_images(Default::default()).await?;
+//! # Ok(()) }
+//! ```
 
 use std::{future::Future, time::Duration};
 
@@ -42,6 +61,38 @@ impl<'a> Call<'a> {
 
 /// Runs calls on behalf of a [`Layered`] backend. `attempt` starts the call (again, for a
 /// retry); the layer awaits it and may bound it in time, repeat it or observe it.
+///
+/// A layer of your own, here one that counts calls per RPC, applies to every RPC of any
+/// backend at once:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::{collections::BTreeMap, sync::Mutex};
+/// use anycri_core::{Layer, Layered, Result, RuntimeService, layer::Call};
+///
+/// #[derive(Default)]
+/// struct CountCalls(Mutex<BTreeMap<&'static str, u32>>);
+///
+/// impl Layer for CountCalls {
+///     async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> Result<T>
+///     where
+///         T: Send + 'a,
+///         F: Fn() -> Fut + Send + Sync + 'a,
+///         Fut: Future<Output = Result<T>> + Send + 'a,
+///     {
+///         *self.0.lock().unwrap().entry(call.operation.name).or_default() += 1;
+///         attempt().await
+///     }
+/// }
+///
+/// let runtime = Layered::new(anycri_fake::FakeRuntime::new(), CountCalls::default());
+/// runtime.version(Default::default()).await?;
+/// runtime.version(Default::default()).await?;
+/// runtime.status(Default::default()).await?;
+/// let counts = runtime.layer().0.lock().unwrap().clone();
+/// assert_eq!(counts, BTreeMap::from([("Status", 1), ("Version", 2)]));
+/// # Ok(()) }
+/// ```
 pub trait Layer: Send + Sync + 'static {
     /// Run one call.
     fn around<'a, T, F, Fut>(
@@ -240,14 +291,95 @@ impl Layer for TracingLayer {
 /// Extension to wrap any backend in the shipped layers.
 pub trait LayerExt: Sized {
     /// Bound every call in time (see [`TimeoutLayer`]).
+    ///
+    /// A runtime that hangs fails the call with DeadlineExceeded instead of blocking the
+    /// tool; here the fake's exec handler never returns:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use std::time::{Duration, Instant};
+    /// use anycri_core::{ContainerConfigBuilder, ErrorKind, LayerExt, PodSandboxConfigBuilder, RuntimeServiceExt};
+    /// use anycri_fake::{ExecHandler, ExecResult, FakeRuntime, ShellExec};
+    ///
+    /// struct Hangs;
+    /// #[async_trait::async_trait]
+    /// impl ExecHandler for Hangs {
+    ///     async fn run(&self, id: &str, cmd: &[String]) -> ExecResult {
+    ///         if cmd[0] == "hang" {
+    ///             std::future::pending::<()>().await;
+    ///         }
+    ///         ShellExec.run(id, cmd).await
+    ///     }
+    /// }
+    ///
+    /// let fake = FakeRuntime::with_exec_handler(Hangs);
+    /// fake.add_image("busybox:1.36")?;
+    /// let runtime = fake.with_timeouts(Duration::from_millis(200));
+    /// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+    /// let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+    /// let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+    ///
+    /// // ExecSync's deadline is the request timeout plus its own (1 s here).
+    /// let started = Instant::now();
+    /// let err = runtime.exec_collect(&ids.container_id, &["hang"], Duration::from_secs(1)).await.unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
+    /// assert!(started.elapsed() < Duration::from_secs(5));
+    /// # Ok(()) }
+    /// ```
     fn with_timeouts(self, request_timeout: Duration) -> Layered<Self, TimeoutLayer> {
         Layered::new(self, TimeoutLayer::new(request_timeout))
     }
     /// Retry read-only calls (see [`RetryLayer`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use std::{sync::atomic::{AtomicU32, Ordering}, time::Duration};
+    /// use anycri_core::{Error, Layer, Layered, LayerExt, Result, RetryLayer, RuntimeService, layer::Call};
+    ///
+    /// /// Fails the first two attempts of every call as a restarting runtime would.
+    /// #[derive(Default)]
+    /// struct Restarting(AtomicU32);
+    /// impl Layer for Restarting {
+    ///     async fn around<'a, T, F, Fut>(&'a self, _call: Call<'a>, attempt: F) -> Result<T>
+    ///     where
+    ///         T: Send + 'a,
+    ///         F: Fn() -> Fut + Send + Sync + 'a,
+    ///         Fut: Future<Output = Result<T>> + Send + 'a,
+    ///     {
+    ///         if self.0.fetch_add(1, Ordering::Relaxed) < 2 {
+    ///             return Err(Error::unavailable("connection refused"));
+    ///         }
+    ///         attempt().await
+    ///     }
+    /// }
+    ///
+    /// let flaky = Layered::new(anycri_fake::FakeRuntime::new(), Restarting::default());
+    /// let runtime = flaky.with_retries(RetryLayer {
+    ///     max_attempts: 4,
+    ///     initial_backoff: Duration::from_millis(10),
+    ///     max_backoff: Duration::from_millis(100),
+    /// });
+    /// // Version only reads: the third attempt succeeds.
+    /// runtime.version(Default::default()).await?;
+    /// assert_eq!(runtime.inner().layer().0.load(Ordering::Relaxed), 3);
+    /// # Ok(()) }
+    /// ```
     fn with_retries(self, policy: RetryLayer) -> Layered<Self, RetryLayer> {
         Layered::new(self, policy)
     }
     /// A tracing span per call (see [`TracingLayer`]).
+    ///
+    /// With a `tracing` subscriber installed (e.g. `tracing_subscriber::fmt()`), every call
+    /// logs a `cri` span with its RPC name and IDs, at debug on success and warn on failure.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+    /// use anycri_core::{LayerExt, RuntimeServiceExt};
+    /// let runtime = anycri_fake::FakeRuntime::new().with_tracing();
+    /// // warn: cri{rpc="ContainerStatus" container_id="gone"}: failed code=NotFound ...
+    /// assert!(runtime.get_container_status("gone").await.unwrap_err().is_not_found());
+    /// # Ok(()) }
+    /// ```
     fn with_tracing(self) -> Layered<Self, TracingLayer> {
         Layered::new(self, TracingLayer)
     }

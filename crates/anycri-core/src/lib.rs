@@ -7,6 +7,26 @@
 //! [`builders`], [`Error`] with its gRPC-code categories, [`capabilities`] discovery,
 //! the CRI log format ([`logs`]), what the kubelet does around its calls ([`kubelet`]) and
 //! decorators ([`layer`]) for timeouts, retries and tracing.
+//!
+//! Tool authors usually depend on the `anycri` crate, which re-exports all of this and adds
+//! `connect(uri)`. Every example here runs against the in-memory fake (crate `anycri-fake`):
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+//! use std::{sync::Arc, time::Duration};
+//! use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt};
+//! let fake = anycri_fake::FakeRuntime::new();
+//! fake.add_image("busybox:1.36")?;
+//! let runtime: Arc<dyn RuntimeService> = Arc::new(fake);
+//!
+//! let pod = PodSandboxConfigBuilder::new("hello", "default").build();
+//! let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+//! let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+//! let out = runtime.exec_collect(&ids.container_id, &["echo", "hello"], Duration::from_secs(5)).await?;
+//! assert_eq!(out.stdout_str(), "hello\n");
+//! runtime.remove_pod_with_containers(&ids.pod_sandbox_id).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod builders;
 pub mod capabilities;

@@ -5,6 +5,17 @@
 //! reader, the readers ([`parse_log`], [`LogJoiner::push_line`]) also take Docker's
 //! json-file lines (`{"log":"...\n","stream":"stdout","time":"..."}`), which cri-dockerd
 //! leaves in place of CRI-format logs.
+//!
+//! ```
+//! use anycri_core::logs::{LogStream, parse_log};
+//! let text = "2024-05-01T10:00:00.000000001Z stdout P hello, \n\
+//!             2024-05-01T10:00:00.000000002Z stderr F oops\n\
+//!             2024-05-01T10:00:00.000000003Z stdout F world\n";
+//! let lines = parse_log(text).unwrap();
+//! assert_eq!(lines.len(), 2);
+//! assert_eq!((lines[0].stream, lines[0].content.as_str()), (LogStream::Stderr, "oops"));
+//! assert_eq!((lines[1].stream, lines[1].content.as_str()), (LogStream::Stdout, "hello, world"));
+//! ```
 
 use chrono::{DateTime, FixedOffset};
 
@@ -56,6 +67,16 @@ impl LogEntry<'_> {
 }
 
 /// Parse one line of a CRI log file (with or without its trailing newline).
+///
+/// ```
+/// use anycri_core::logs::{LogStream, parse_line};
+/// let entry = parse_line("2024-05-01T10:00:00.123456789Z stdout F listening on :8080\n").unwrap();
+/// assert_eq!(entry.stream, LogStream::Stdout);
+/// assert!(!entry.partial);
+/// assert_eq!(entry.content, "listening on :8080");
+/// assert_eq!(entry.time().unwrap().timestamp_subsec_nanos(), 123_456_789);
+/// assert!(parse_line("not a log line").is_err());
+/// ```
 pub fn parse_line(line: &str) -> Result<LogEntry<'_>> {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let bad =
@@ -98,6 +119,15 @@ pub struct JsonLogEntry {
 
 impl JsonLogEntry {
     /// Parse one json-file line.
+    ///
+    /// ```
+    /// use anycri_core::logs::{JsonLogEntry, LogStream};
+    /// let line = r#"{"log":"ready\n","stream":"stderr","time":"2024-05-01T10:00:00.5Z"}"#;
+    /// let entry = JsonLogEntry::parse(line).unwrap();
+    /// assert_eq!(entry.stream, LogStream::Stderr);
+    /// let cri = entry.entry(); // as a CRI entry: complete, the newline dropped
+    /// assert_eq!((cri.content, cri.partial), ("ready", false));
+    /// ```
     pub fn parse(line: &str) -> Result<Self> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let bad = |why: &str| {
@@ -151,6 +181,21 @@ pub struct LogLine {
 }
 
 /// Joins partial entries into whole lines, keeping stdout and stderr apart.
+///
+/// For reading a log as it is written, one raw line at a time (CRI format or Docker
+/// json-file):
+///
+/// ```
+/// use anycri_core::logs::LogJoiner;
+/// let mut joiner = LogJoiner::new();
+/// assert_eq!(joiner.push_line("2024-05-01T10:00:00Z stdout P a very ").unwrap(), None);
+/// let line = joiner.push_line("2024-05-01T10:00:01Z stdout F long line").unwrap().unwrap();
+/// assert_eq!(line.content, "a very long line");
+/// assert_eq!(line.timestamp, "2024-05-01T10:00:00Z"); // the first entry's
+/// // A log that ends mid-line: what is pending.
+/// joiner.push_line(r#"{"log":"no newline","stream":"stdout","time":"2024-05-01T10:00:02Z"}"#).unwrap();
+/// assert_eq!(joiner.finish().next().unwrap().content, "no newline");
+/// ```
 #[derive(Debug, Default)]
 pub struct LogJoiner {
     pending: [Option<LogLine>; 2],
@@ -211,6 +256,14 @@ pub fn parse_log(text: &str) -> Result<Vec<LogLine>> {
 }
 
 /// Format one entry in the CRI log format (with its newline), for writers of log files.
+///
+/// ```
+/// use anycri_core::logs::{LogStream, format_entry, parse_line};
+/// let at = chrono::DateTime::from_timestamp(1_714_557_600, 42).unwrap();
+/// let line = format_entry(&at, LogStream::Stdout, false, "hello");
+/// assert_eq!(line, "2024-05-01T10:00:00.000000042Z stdout F hello\n");
+/// assert_eq!(parse_line(&line).unwrap().content, "hello");
+/// ```
 pub fn format_entry(
     timestamp: &DateTime<chrono::Utc>,
     stream: LogStream,

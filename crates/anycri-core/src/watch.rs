@@ -32,6 +32,35 @@
 //! [`container_events`]: they hand in a source of raw [`Transition`]s (Docker's event
 //! stream, containerd's events service) and get the CRI's event messages, with the pod
 //! sandbox status and container statuses the kubelet's evented PLEG reads.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+//! use std::{sync::Arc, time::Duration};
+//! use futures::StreamExt;
+//! use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt};
+//! use anycri_core::{WatchOptions, api::ContainerEventType, watch};
+//! let fake = anycri_fake::FakeRuntime::new();
+//! fake.add_image("busybox:1.36")?;
+//! let runtime: Arc<dyn RuntimeService> = Arc::new(fake);
+//! let mut events = watch(runtime.clone(), WatchOptions::default()).await?;
+//!
+//! let pod = PodSandboxConfigBuilder::new("web", "default").build();
+//! let app = ContainerConfigBuilder::new("app", "busybox:1.36").command(["sleep", "3600"]);
+//! let ids = runtime.run_pod_and_container(pod, app.build()).await?;
+//!
+//! let mut seen = Vec::new();
+//! while seen.len() < 2 {
+//!     let next = tokio::time::timeout(Duration::from_secs(10), events.next()).await;
+//!     let event = next.expect("an event in time").expect("the watch goes on")?;
+//!     if event.id() == ids.container_id {
+//!         // With statuses on (the default), each event carries the pod's and its containers'.
+//!         assert_eq!(event.pod_sandbox_id, ids.pod_sandbox_id);
+//!         seen.push(event.kind());
+//!     }
+//! }
+//! assert_eq!(seen, [ContainerEventType::ContainerCreatedEvent, ContainerEventType::ContainerStartedEvent]);
+//! # Ok(()) }
+//! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -89,6 +118,28 @@ impl WatchEvent {
 }
 
 /// How [`watch`] follows the runtime.
+///
+/// Relisting only, as the kubelet's generic PLEG does, with events for what exists already:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::{sync::Arc, time::Duration};
+/// use futures::StreamExt;
+/// use anycri_core::{EventOrigin, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, WatchOptions, watch};
+/// let runtime: Arc<dyn RuntimeService> = Arc::new(anycri_fake::FakeRuntime::new());
+/// let pod_sandbox_id = runtime.run_pod(PodSandboxConfigBuilder::new("web", "default").build()).await?;
+///
+/// let options = WatchOptions::default()
+///     .use_runtime_events(false)
+///     .relist_period(Duration::from_millis(100))
+///     .initial_events(true);
+/// let mut events = watch(runtime, options).await?;
+/// let first = events.next().await.expect("an event")?;
+/// assert!(first.is_sandbox);
+/// assert_eq!(first.id(), pod_sandbox_id);
+/// assert_eq!(first.origin, EventOrigin::Relist);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WatchOptions {

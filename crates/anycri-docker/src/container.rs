@@ -238,7 +238,7 @@ fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option
     seccomp_opt_with(profile, legacy, read_seccomp_profile)
 }
 
-/// [`seccomp_opt`] with a localhost profile's file read by `read` (the fuzz targets give its
+/// `seccomp_opt` with a localhost profile's file read by `read` (the fuzz targets give its
 /// contents instead of a file).
 pub fn seccomp_opt_with(
     profile: Option<&SecurityProfile>,

@@ -21,6 +21,33 @@ pub struct ExecResult {
 }
 
 /// Runs commands for the fake, both ExecSync and a container's main process.
+///
+/// Return [`ExecResult::sleeping`] for a command that keeps running: as a container's main
+/// process it stays running, under ExecSync it takes that long (or hits the exec timeout).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::time::Duration;
+/// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeServiceExt, api::ContainerState};
+/// use anycri_fake::{ExecHandler, ExecResult, FakeRuntime};
+///
+/// /// A web server that runs until stopped, whatever its command line.
+/// struct Server;
+/// #[async_trait::async_trait]
+/// impl ExecHandler for Server {
+///     async fn run(&self, _container_id: &str, _cmd: &[String]) -> ExecResult {
+///         ExecResult { sleeping: Some(Duration::MAX), ..Default::default() }
+///     }
+/// }
+///
+/// let fake = FakeRuntime::with_exec_handler(Server);
+/// fake.add_image("nginx:1.27")?;
+/// let pod = PodSandboxConfigBuilder::new("web", "default").build();
+/// let app = ContainerConfigBuilder::new("nginx", "nginx:1.27").command(["nginx", "-g", "daemon off;"]);
+/// let ids = fake.run_pod_and_container(pod, app.build()).await?;
+/// assert_eq!(fake.get_container_status(&ids.container_id).await?.state(), ContainerState::ContainerRunning);
+/// # Ok(()) }
+/// ```
 #[async_trait]
 pub trait ExecHandler: Send + Sync {
     /// Run `cmd` in the container `container_id`.
@@ -30,6 +57,17 @@ pub trait ExecHandler: Send + Sync {
 /// A tiny shell: `echo [-n] WORDS`, `true`, `false`, `sleep N`, `exit N`, `sh -c "S1; S2"`
 /// (statements separated by `;`, `&&` treated as `;`), `>&2` redirects to stderr. Anything
 /// else exits 127 with "not found" on stderr, as a shell would.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use anycri_fake::{ExecHandler, ShellExec};
+/// let argv = |s: &[&str]| s.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+/// let out = ShellExec.run("any", &argv(&["sh", "-c", "echo hi; echo oops >&2; exit 4"])).await;
+/// assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.exit_code), (&b"hi\n"[..], &b"oops\n"[..], 4));
+/// let missing = ShellExec.run("any", &argv(&["curl", "localhost"])).await;
+/// assert_eq!(missing.exit_code, 127);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ShellExec;
 

@@ -17,6 +17,17 @@ use tokio_stream::wrappers::UnixListenerStream;
 use crate::{AuthorityFix, CriServer, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// How [`serve_unix`] serves.
+///
+/// ```
+/// use anycri_server::{ServeOptions, group_id};
+/// let options = ServeOptions {
+///     mode: 0o660,
+///     max_message_size: 80 * 1024 * 1024, // CRI-O's limit, for very large lists
+///     group: Some(group_id("0")?),        // a gid, or a group name from /etc/group
+/// };
+/// # let _ = options;
+/// # Ok::<(), anycri_core::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// File mode of the socket (default 0o660).
@@ -94,8 +105,29 @@ pub fn group_id(group: &str) -> Result<u32> {
         .ok_or_else(|| Error::invalid_argument(format!("no group {group:?} in /etc/group")))
 }
 
+/// Create the unix socket at `path` as [`serve_unix`] does (parent directory created, a stale
+/// socket replaced, a live one refused, `options.mode` and `options.group` applied) and return
+/// its listener, for a caller that serves it with [`serve_unix_listener`] once it has done
+/// what must follow the bind (telling systemd it is ready, say). The caller removes the socket
+/// when done.
+pub async fn bind_unix(path: &Path, options: &ServeOptions) -> Result<UnixListener> {
+    bind(path, options.mode, options.group).await
+}
+
 /// Serve `server` on the unix socket at `path` until `shutdown` resolves; in-flight calls
 /// finish, then the socket is removed.
+///
+/// A daemon serves until Ctrl-C (the crate docs show a whole round trip):
+///
+/// ```no_run
+/// # #[tokio::main] async fn main() -> anycri_core::Result<()> {
+/// use std::sync::Arc;
+/// use anycri_server::{CriServer, ServeOptions, serve_unix};
+/// let backend = Arc::new(anycri_fake::FakeRuntime::new());
+/// let ctrl_c = async { tokio::signal::ctrl_c().await.unwrap_or(()) };
+/// serve_unix(CriServer::new(backend.clone(), backend), "/run/my-cri.sock", ServeOptions::default(), ctrl_c).await
+/// # }
+/// ```
 pub async fn serve_unix(
     server: CriServer,
     path: impl Into<PathBuf>,
@@ -105,13 +137,27 @@ pub async fn serve_unix(
     let path = path.into();
     let listener = bind(&path, options.mode, options.group).await?;
     tracing::info!(socket = %path.display(), "serving CRI");
+    let result = serve_unix_listener(server, listener, &options, shutdown).await;
+    let _ = tokio::fs::remove_file(&path).await;
+    result
+}
+
+/// Serve `server` on a listening unix socket somebody else made (systemd's socket activation,
+/// [`bind_unix`]) until `shutdown` resolves; in-flight calls finish. `options.max_message_size`
+/// applies (`mode` and `group` are the socket owner's business); the socket file, if any, is
+/// left where it is.
+pub async fn serve_unix_listener(
+    server: CriServer,
+    listener: UnixListener,
+    options: &ServeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
     let incoming = UnixListenerStream::new(listener).map_ok(AuthorityFix::new);
-    let result = tonic::transport::Server::builder()
+    tonic::transport::Server::builder()
         .layer(tower::layer::layer_fn(crate::limits::SizeStatus))
         .add_service(server.runtime_service(options.max_message_size))
         .add_service(server.image_service(options.max_message_size))
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
-    let _ = tokio::fs::remove_file(&path).await;
-    result.map_err(|e| Error::with_source(ErrorKind::Internal, "serving CRI", e))
+        .await
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "serving CRI", e))
 }

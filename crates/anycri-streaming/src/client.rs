@@ -52,6 +52,16 @@ mod spdy;
 pub type OutputStream = ReadHalf<SimplexStream>;
 
 /// Which streams an exec or attach has.
+///
+/// ```
+/// use anycri_streaming::client::ExecOptions;
+/// // `kubectl exec -it`: stdin and a terminal, whose output comes on stdout.
+/// let shell = ExecOptions::interactive_tty();
+/// assert!(shell.stdin && shell.tty && !shell.stderr);
+/// // A command fed on stdin, output and errors apart (`kubectl exec -i`).
+/// let piped = ExecOptions::default().with_stdin();
+/// assert!(piped.stdin && piped.stdout && piped.stderr && !piped.tty);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecOptions {
     /// Send stdin.

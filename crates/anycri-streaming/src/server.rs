@@ -81,6 +81,60 @@ struct Shared {
 
 /// The streaming server. Dropping it stops it without waiting; [`shutdown`](Self::shutdown)
 /// waits for the sessions.
+///
+/// Both halves in one process: a backend's [`StreamingProvider`] (here one that answers
+/// its stdin upper-cased and exits 7), the URL its `Exec` RPC would return, and a client
+/// session on that URL with stdin, as `kubectl exec -i` runs one.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use std::sync::Arc;
+/// use anycri_core::{Error, Result, api::ExecRequest};
+/// use anycri_streaming::{PortStream, StreamIo, StreamingConfig, StreamingProvider, StreamingServer};
+/// use anycri_streaming::client::{self, ExecOptions};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// struct Upper;
+/// #[async_trait::async_trait]
+/// impl StreamingProvider for Upper {
+///     async fn exec(&self, _container: &str, _cmd: &[String], mut io: StreamIo) -> Result<i32> {
+///         let mut input = String::new();
+///         io.stdin.take().unwrap().read_to_string(&mut input).await.ok();
+///         io.stdout.take().unwrap().write_all(input.to_uppercase().as_bytes()).await.ok();
+///         Ok(7)
+///     }
+///     async fn attach(&self, _container: &str, _io: StreamIo) -> Result<()> {
+///         Err(Error::unimplemented("Attach", "upper"))
+///     }
+///     async fn port_forward(&self, _pod: &str, _port: u16, _s: PortStream, _gone: tokio_util::sync::CancellationToken) -> Result<()> {
+///         Err(Error::unimplemented("PortForward", "upper"))
+///     }
+/// }
+///
+/// let server = StreamingServer::start(StreamingConfig::default(), Arc::new(Upper)).await?;
+/// // A backend's `exec` RPC returns this URL (a single-use token under the server's address).
+/// let url = server
+///     .get_exec(ExecRequest {
+///         container_id: "c1".into(),
+///         cmd: vec!["upper".into()],
+///         stdin: true,
+///         stdout: true,
+///         ..Default::default()
+///     })?
+///     .url;
+///
+/// let options = ExecOptions { stdin: true, stdout: true, stderr: false, tty: false };
+/// let mut session = client::connect_exec(&url, options).await?;
+/// let mut stdin = session.stdin.take().unwrap();
+/// stdin.write_all(b"ping\n").await.unwrap();
+/// stdin.shutdown().await.unwrap(); // the process sees end of input
+/// let mut output = String::new();
+/// session.stdout.take().unwrap().read_to_string(&mut output).await.unwrap();
+/// assert_eq!(output, "PING\n");
+/// assert_eq!(session.wait().await?, 7);
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
 pub struct StreamingServer {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
