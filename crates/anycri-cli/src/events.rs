@@ -134,7 +134,7 @@ fn print_event(
         .map(|s| s.id.clone())
         .or_else(|| watch.map(|(pod, _, _)| pod.to_string()))
         .unwrap_or_default();
-    if format == Format::Json {
+    if format != Format::Table {
         let mut value = serde_json::to_value(event)
             .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;
         if let Some(map) = value.as_object_mut() {
@@ -148,6 +148,11 @@ fn print_event(
                 map.insert("is_sandbox".into(), sandbox.into());
                 map.insert("origin".into(), origin_name(origin).into());
             }
+        }
+        if format == Format::Yaml {
+            // One YAML document per event.
+            out!("---");
+            return crate::output::print_structured(format, &value);
         }
         let line = serde_json::to_string(&value)
             .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;

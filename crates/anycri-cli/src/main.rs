@@ -1,7 +1,9 @@
 //! `anycri`: inspect and drive any container runtime through anycri — the CRI's crictl
-//! verbs (info, events, watch, pods, ps, images, pull, inspect, exec, attach, port-forward, logs, stop, rm)
-//! against any endpoint
-//! `anycri::connect` accepts, or the node's runtime found the way crictl finds it.
+//! verbs (info, version, events, watch, pods, runp, stopp, rmp, statsp, ps, create, start,
+//! run, update, stop, rm, stats, images, pull, rmi, imagefsinfo, inspect, exec, attach,
+//! port-forward, logs, completion) against any endpoint `anycri::connect` accepts, or the
+//! node's runtime found the way crictl finds it. The verbs added for crictl parity live in
+//! `commands/`, one module each.
 
 /// `println!` that ends the process quietly when stdout is closed (`anycri ps | head`).
 macro_rules! out {
@@ -13,12 +15,14 @@ macro_rules! out {
     }};
 }
 
+mod commands;
 mod daemon;
 mod docker_compat;
 mod events;
 mod migrate;
 mod output;
 mod streaming;
+mod systemd;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
@@ -26,7 +30,7 @@ use anycri::{
     Connected, Error, ErrorKind, ImageService, Layered, RuntimeService, RuntimeServiceExt,
     TimeoutLayer, api::*,
 };
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use output::Table;
 
@@ -48,9 +52,9 @@ struct Cli {
     #[arg(long, global = true, default_value = "2m", value_parser = humantime::parse_duration)]
     timeout: Duration,
 
-    /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    /// Output format (default: table; imagefsinfo's default is json, as in crictl).
+    #[arg(short = 'o', long, global = true, value_enum)]
+    output: Option<Format>,
 
     /// Log verbosity for anycri's own diagnostics (error, warn, info, debug, trace; daemons
     /// default to info).
@@ -73,18 +77,23 @@ enum LogFormat {
     Json,
 }
 
+/// `-o`: how results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub enum Format {
     /// Human-readable tables.
     Table,
     /// The CRI messages as JSON.
     Json,
+    /// The CRI messages as YAML.
+    Yaml,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Runtime name, version, handlers, conditions and capabilities.
     Info,
+    /// The runtime's version (crictl version); anycri's own is `anycri --version`.
+    Version,
     /// Stream the runtime's container events (GetContainerEvents), like crictl events.
     Events {
         /// Exit after this many events.
@@ -117,10 +126,20 @@ enum Command {
     },
     /// List images.
     Images,
+    /// Remove images by ID or reference (-a: all, -q: those no container uses).
+    Rmi(commands::rmi::RmiArgs),
+    /// The image filesystem's usage (JSON by default, as in crictl).
+    Imagefsinfo,
     /// Pull an image.
     Pull {
         /// Image reference.
         image: String,
+        /// Registry credentials `USERNAME[:PASSWORD]` (crictl's `--creds`); never logged.
+        #[arg(long, conflicts_with = "auth")]
+        creds: Option<String>,
+        /// Registry credentials as base64 `USERNAME:PASSWORD` (crictl's `--auth`); never logged.
+        #[arg(long)]
+        auth: Option<String>,
     },
     /// Show the full status of a container, pod or image (JSON).
     Inspect {
@@ -201,6 +220,22 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Run a pod sandbox from a pod config file (JSON or YAML, crictl's format); prints its ID.
+    Runp(commands::runp::RunpArgs),
+    /// Create a container in a pod from crictl's config files; prints its ID.
+    Create(commands::create::CreateArgs),
+    /// Start created containers.
+    Start(commands::start::StartArgs),
+    /// Run a pod and a container in it from crictl's config files; prints the container's ID.
+    Run(commands::run::RunArgs),
+    /// Update running containers' resources (CPU, memory, cpusets, OOM score).
+    Update(commands::update::UpdateArgs),
+    /// Containers' resource use (CPU %, memory, disk, inodes, swap).
+    Stats(commands::stats::StatsArgs),
+    /// Pods' resource use (CPU %, memory).
+    Statsp(commands::statsp::StatspArgs),
+    /// Print the shell completion script (bash, zsh, fish).
+    Completion(commands::completion::CompletionArgs),
     /// Stop pod sandboxes.
     Stopp {
         /// Pod IDs.
@@ -244,10 +279,14 @@ enum ShimKind {
     Docker(daemon::DockerShimArgs),
 }
 
-struct Ctx {
-    runtime: Arc<dyn RuntimeService>,
-    images: Arc<dyn ImageService>,
-    format: Format,
+/// A connected runtime and how to print results: what every command gets.
+pub struct Ctx {
+    /// The runtime service (with the --timeout deadlines).
+    pub runtime: Arc<dyn RuntimeService>,
+    /// The image service (with the --timeout deadlines).
+    pub images: Arc<dyn ImageService>,
+    /// The output format (`-o`, table when not given).
+    pub format: Format,
 }
 
 async fn connect(cli: &Cli) -> anycri::Result<Ctx> {
@@ -265,7 +304,7 @@ async fn connect(cli: &Cli) -> anycri::Result<Ctx> {
     Ok(Ctx {
         runtime: Arc::new(Layered::new(runtime, layer)),
         images: Arc::new(Layered::new(image, layer)),
-        format: cli.output,
+        format: cli.output.unwrap_or(Format::Table),
     })
 }
 
@@ -295,7 +334,10 @@ async fn containerd_namespaces(cli: &Cli, info: &anycri::RuntimeInfo) -> Option<
     Some(namespaces.into_iter().map(|n| n.name).collect())
 }
 
-fn parse_labels(labels: &[String]) -> anycri::Result<std::collections::HashMap<String, String>> {
+/// `key=value` label selectors.
+pub fn parse_labels(
+    labels: &[String],
+) -> anycri::Result<std::collections::HashMap<String, String>> {
     labels
         .iter()
         .map(|l| {
@@ -304,13 +346,6 @@ fn parse_labels(labels: &[String]) -> anycri::Result<std::collections::HashMap<S
                 .ok_or_else(|| Error::invalid_argument(format!("label {l:?} must be key=value")))
         })
         .collect()
-}
-
-fn print_json<T: serde::Serialize>(value: &T) -> anycri::Result<()> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::with_source(anycri::ErrorKind::Internal, "encoding JSON", e))?;
-    out!("{text}");
-    Ok(())
 }
 
 async fn run(cli: Cli) -> anycri::Result<i32> {
@@ -363,7 +398,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         command => Cli { command, ..cli },
     };
     if let Command::Migrate { command } = &cli.command {
-        let json = cli.output == Format::Json;
+        let json = cli.output == Some(Format::Json);
         let runtime = async { connect(&cli).await.map(|ctx| ctx.runtime) };
         return migrate::run(command.clone(), runtime, json).await;
     }
@@ -373,6 +408,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         } => return daemon::shim_docker(args).await.map(|_| 0),
         Command::Proxy(args) => return daemon::proxy(args).await.map(|_| 0),
         Command::Bench(args) => return anycri_bench::cli::run(args).await.map(|_| 0),
+        Command::Completion(args) => return commands::completion::run(args, Cli::command()),
         Command::Conformance(mut args) => {
             args.runtime_endpoint = cli.runtime_endpoint.clone();
             args.image_endpoint = cli.image_endpoint.clone();
@@ -380,6 +416,17 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         }
         _ => {}
     }
+    if matches!(cli.command, Command::Runp(_) | Command::Run(_))
+        && let Some(endpoint) = cli.runtime_endpoint.as_deref()
+        && !endpoint.contains("://")
+        && !endpoint.starts_with('/')
+    {
+        return Err(Error::invalid_argument(format!(
+            "-r {endpoint:?} is not an endpoint: in anycri -r is the runtime endpoint; the \
+             runtime handler (crictl's runp/run -r) is --runtime"
+        )));
+    }
+    let explicit_format = cli.output;
     let ctx = match connect(&cli).await {
         Ok(ctx) => ctx,
         // A containerd without its CRI (Docker's own): `info` still shows its namespaces.
@@ -396,11 +443,14 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 && let Ok(namespaces) = client.namespaces().await
             {
                 let names: Vec<String> = namespaces.into_iter().map(|n| n.name).collect();
-                if cli.output == Format::Json {
-                    print_json(&serde_json::json!({
-                        "error": e.to_string(),
-                        "containerdNamespaces": names,
-                    }))?;
+                if cli.output.is_some_and(|f| f != Format::Table) {
+                    output::print_structured(
+                        cli.output.unwrap_or(Format::Json),
+                        &serde_json::json!({
+                            "error": e.to_string(),
+                            "containerdNamespaces": names,
+                        }),
+                    )?;
                 } else {
                     out!("containerd namespaces: {}", names.join(", "));
                 }
@@ -414,7 +464,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         Command::Info => {
             let info = anycri::discover(rt.as_ref()).await?;
             let namespaces = containerd_namespaces(&cli, &info).await;
-            if ctx.format == Format::Json {
+            if ctx.format != Format::Table {
                 let caps: serde_json::Map<_, _> = info
                     .capabilities
                     .entries()
@@ -437,7 +487,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 if let Some(ns) = &namespaces {
                     value["containerdNamespaces"] = ns.clone().into();
                 }
-                print_json(&value)?;
+                output::print_structured(ctx.format, &value)?;
             } else {
                 output::print_info(&info);
                 if let Some(ns) = &namespaces {
@@ -448,6 +498,16 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         Command::Docker { command } => {
             return docker_compat::run(command, rt, &ctx.images).await;
         }
+        Command::Version => return commands::version::run(&ctx).await,
+        Command::Runp(args) => return commands::runp::run(&ctx, args).await,
+        Command::Create(args) => return commands::create::run(&ctx, args).await,
+        Command::Start(args) => return commands::start::run(&ctx, args).await,
+        Command::Run(args) => return commands::run::run(&ctx, args).await,
+        Command::Update(args) => return commands::update::run(&ctx, args).await,
+        Command::Stats(args) => return commands::stats::run(&ctx, args).await,
+        Command::Statsp(args) => return commands::statsp::run(&ctx, args).await,
+        Command::Rmi(args) => return commands::rmi::run(&ctx, args).await,
+        Command::Imagefsinfo => return commands::imagefsinfo::run(&ctx, explicit_format).await,
         Command::Events { count } => events::events(rt, ctx.format, count).await?,
         Command::Watch(args) => events::watch(rt, ctx.format, args).await?,
         Command::Pods { id, labels } => {
@@ -462,8 +522,8 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 })
                 .await?
                 .items;
-            if ctx.format == Format::Json {
-                return print_json(&items).map(|_| 0);
+            if ctx.format != Format::Table {
+                return output::print_structured(ctx.format, &items).map(|_| 0);
             }
             let mut t = Table::new([
                 "POD ID",
@@ -510,8 +570,8 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 })
                 .await?
                 .containers;
-            if ctx.format == Format::Json {
-                return print_json(&containers).map(|_| 0);
+            if ctx.format != Format::Table {
+                return output::print_structured(ctx.format, &containers).map(|_| 0);
             }
             let mut t = Table::new([
                 "CONTAINER",
@@ -546,8 +606,8 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 .list_images(ListImagesRequest::default())
                 .await?
                 .images;
-            if ctx.format == Format::Json {
-                return print_json(&images).map(|_| 0);
+            if ctx.format != Format::Table {
+                return output::print_structured(ctx.format, &images).map(|_| 0);
             }
             let mut t = Table::new(["IMAGE", "TAG", "IMAGE ID", "SIZE"]);
             for img in images {
@@ -568,7 +628,22 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
             }
             t.print();
         }
-        Command::Pull { image } => {
+        Command::Pull { image, creds, auth } => {
+            let auth = match (creds, auth) {
+                (Some(creds), _) => {
+                    let (username, password) = creds.split_once(':').unwrap_or((&creds, ""));
+                    Some(AuthConfig {
+                        username: username.to_owned(),
+                        password: password.to_owned(),
+                        ..Default::default()
+                    })
+                }
+                (None, Some(auth)) => Some(AuthConfig {
+                    auth,
+                    ..Default::default()
+                }),
+                (None, None) => None,
+            };
             let image_ref = ctx
                 .images
                 .pull_image(PullImageRequest {
@@ -576,6 +651,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                         image: image.clone(),
                         ..Default::default()
                     }),
+                    auth,
                     ..Default::default()
                 })
                 .await?
@@ -590,7 +666,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 })
                 .await;
             match ctr {
-                Ok(status) => return print_json(&status).map(|_| 0),
+                Ok(status) => return output::print_structured(ctx.format, &status).map(|_| 0),
                 Err(e) if !e.is_not_found() => return Err(e),
                 Err(_) => {}
             }
@@ -601,7 +677,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 })
                 .await;
             match pod {
-                Ok(status) => return print_json(&status).map(|_| 0),
+                Ok(status) => return output::print_structured(ctx.format, &status).map(|_| 0),
                 Err(e) if !e.is_not_found() => return Err(e),
                 Err(_) => {}
             }
@@ -616,7 +692,9 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                 })
                 .await;
             match image {
-                Ok(status) if status.image.is_some() => return print_json(&status).map(|_| 0),
+                Ok(status) if status.image.is_some() => {
+                    return output::print_structured(ctx.format, &status).map(|_| 0);
+                }
                 Ok(_) => {}
                 Err(e) if !e.is_not_found() && e.kind() != anycri::ErrorKind::InvalidArgument => {
                     return Err(e);
@@ -727,6 +805,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         | Command::Proxy(_)
         | Command::Conformance(_)
         | Command::Bench(_)
+        | Command::Completion(_)
         | Command::Migrate { .. } => {
             unreachable!("served above")
         }
@@ -742,12 +821,30 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
     Ok(0)
 }
 
+/// A log level as tracing reads it, from anycri's names or cri-dockerd's (logrus: panic,
+/// fatal, warning).
+fn log_filter(level: &str) -> String {
+    match level.to_ascii_lowercase().as_str() {
+        "panic" | "fatal" => "error".into(),
+        "warning" => "warn".into(),
+        _ => level.to_owned(),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
     let daemon = matches!(cli.command, Command::Shim { .. } | Command::Proxy(_));
+    let verbosity = match &cli.command {
+        Command::Shim {
+            kind: ShimKind::Docker(args),
+        } => args.verbosity_level(),
+        _ => None,
+    };
     let level = cli
         .log_level
-        .clone()
+        .as_deref()
+        .map(log_filter)
+        .or(verbosity.map(String::from))
         .unwrap_or_else(|| if daemon { "info" } else { "warn" }.into());
     let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -758,6 +855,16 @@ fn main() -> ExitCode {
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+    // systemd's socket (fd://) is taken while this is the only thread: taking it clears
+    // LISTEN_FDS/LISTEN_PID from the environment.
+    if let Command::Shim {
+        kind: ShimKind::Docker(args),
+    } = &mut cli.command
+        && let Err(e) = daemon::take_socket_activation(args)
+    {
+        eprintln!("anycri: error: {e}");
+        return ExitCode::FAILURE;
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,7 +1,22 @@
 //! Table output for the CLI: aligned columns like crictl's, short IDs, relative times and
-//! human sizes.
+//! human sizes; and the structured output of `-o json|yaml`.
 
-use anycri::RuntimeInfo;
+use anycri::{Error, ErrorKind, RuntimeInfo};
+
+use crate::Format;
+
+/// `value` as pretty JSON (`-o json`, and for `-o table` where a command has no table) or as
+/// YAML (`-o yaml`).
+pub fn print_structured<T: serde::Serialize>(format: Format, value: &T) -> anycri::Result<()> {
+    let text = match format {
+        Format::Yaml => serde_yaml_ng::to_string(value)
+            .map_err(|e| Error::with_source(ErrorKind::Internal, "encoding YAML", e))?,
+        Format::Json | Format::Table => serde_json::to_string_pretty(value)
+            .map_err(|e| Error::with_source(ErrorKind::Internal, "encoding JSON", e))?,
+    };
+    out!("{}", text.trim_end());
+    Ok(())
+}
 
 /// A table printed with aligned columns.
 pub struct Table {
@@ -79,6 +94,29 @@ pub fn size(bytes: u64) -> String {
         1_000_000..1_000_000_000 => format!("{:.3}MB", b / 1e6),
         _ => format!("{:.3}GB", b / 1e9),
     }
+}
+
+/// Bytes as crictl's stats show them (Docker's go-units `HumanSize`): decimal units, four
+/// significant digits, no trailing zeros (`0B`, `12.5kB`, `1.049MB`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit < UNITS.len() - 1 {
+        size /= 1000.0;
+        unit += 1;
+    }
+    let digits = if size > 0.0 {
+        size.log10().floor() as i32
+    } else {
+        0
+    };
+    let decimals = (3 - digits).max(0) as usize;
+    let mut text = format!("{size:.decimals$}");
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_owned();
+    }
+    format!("{text}{}", UNITS[unit])
 }
 
 /// Split `repo:tag` at the tag's colon (not a registry port's).
@@ -159,5 +197,21 @@ mod tests {
         );
         assert_eq!(size(1_500_000), "1.500MB");
         assert_eq!(size(12), "12B");
+    }
+
+    #[test]
+    fn human_sizes_as_go_units() {
+        for (bytes, text) in [
+            (0, "0B"),
+            (999, "999B"),
+            (1000, "1kB"),
+            (12_500, "12.5kB"),
+            (1 << 20, "1.049MB"),
+            (999_950, "1000kB"),
+            (123_456_789, "123.5MB"),
+            (u64::MAX, "18.45EB"),
+        ] {
+            assert_eq!(human_size(bytes), text, "{bytes}");
+        }
     }
 }
