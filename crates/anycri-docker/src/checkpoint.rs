@@ -5,8 +5,9 @@
 //!
 //! The checkpoint also records how far RunPodSandbox got: [`SandboxCheckpoint::ready`] is set
 //! only once every setup step the shim performs has completed (with CNI: after ADD and its
-//! result are recorded). A sandbox is Ready only when its pause container runs *and* its
-//! checkpoint says so, so a shim killed halfway through RunPodSandbox leaves a NotReady
+//! result are recorded). A sandbox the shim made this way (its pause container carries the
+//! state-directory label) is Ready only when its pause container runs *and* its checkpoint
+//! says so (a sandbox made by cri-dockerd or an older anycri is Ready when it runs), so a shim killed halfway through RunPodSandbox leaves a NotReady
 //! sandbox (which the kubelet stops and removes, releasing what was set up), never a Ready one
 //! without a network. Checkpoints whose pause container is gone (a crash between removing the
 //! container and the file) and temporary files of interrupted writes are collected when the

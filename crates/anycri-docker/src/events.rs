@@ -94,15 +94,15 @@ impl DockerRuntime {
     }
 }
 
-/// Whether `message` is the start of a pause container.
+/// Whether `message` is the start of a pause container made with the ready mark (one that
+/// carries [`labels::STATE_DIR_LABEL`]; Docker's event attributes hold the labels).
 fn is_sandbox_start(message: &EventMessage) -> bool {
+    let attributes = message.actor.as_ref().and_then(|a| a.attributes.as_ref());
     message.action.as_deref() == Some("start")
-        && message
-            .actor
-            .as_ref()
-            .and_then(|a| a.attributes.as_ref())
+        && attributes
             .and_then(|a| a.get(labels::TYPE_LABEL))
             .is_some_and(|t| t == labels::TYPE_SANDBOX)
+        && attributes.is_some_and(|a| a.contains_key(labels::STATE_DIR_LABEL))
 }
 
 /// With CNI, a sandbox's STARTED is reported once the sandbox is Ready (ADD done, the

@@ -359,7 +359,13 @@ impl DockerRuntime {
             image: Some(self.inner.pause_image.clone()),
             hostname: (!host_network && !config.hostname.is_empty())
                 .then(|| config.hostname.clone()),
-            labels: Some(labels::sandbox_labels(&config)),
+            labels: Some({
+                let mut l = labels::sandbox_labels(&config);
+                // Marks a sandbox made with the ready mark (checkpoint.rs): one without it
+                // (cri-dockerd's, an older anycri's) is Ready whenever it runs.
+                l.insert(labels::STATE_DIR_LABEL.into(), self.state_dir_label());
+                l
+            }),
             exposed_ports: (!exposed.is_empty()).then_some(exposed),
             host_config: Some(host),
             ..Default::default()
@@ -660,13 +666,19 @@ impl DockerRuntime {
             .await
             .unwrap_or_default()
             .unwrap_or_default();
-        // Ready: the pause container runs and RunPodSandbox finished every setup step.
+        // Ready: the pause container runs and RunPodSandbox finished every setup step (for a
+        // sandbox anycri made with the ready mark; cri-dockerd's are Ready when running).
+        let marked = inspect
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .is_some_and(|l| l.contains_key(labels::STATE_DIR_LABEL));
         let running = inspect
             .state
             .as_ref()
             .and_then(|s| s.running)
             .unwrap_or(false)
-            && checkpoint.setup_complete();
+            && (!marked || checkpoint.setup_complete());
         let ip = if !running || host_network {
             String::new()
         } else if !checkpoint.pod_ip.is_empty() {
@@ -753,18 +765,25 @@ impl DockerRuntime {
             .list_kind(labels::TYPE_SANDBOX, selector, &filter.id, false)
             .await?;
         let want_state = filter.state.map(|s| s.state);
-        // Ready needs the checkpoint's mark too (checkpoint.rs): one small file read per
-        // running sandbox, all at once.
+        // Ready needs the checkpoint's mark too (checkpoint.rs) for sandboxes made with it: one
+        // small file read per running sandbox, all at once.
         let complete: HashSet<String> = futures::future::join_all(
             summaries
                 .iter()
                 .filter(|s| s.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING))
-                .filter_map(|s| s.id.clone())
-                .map(|id| async move {
-                    let done = matches!(
-                        self.inner.checkpoints.read(&id).await,
-                        Ok(Some(cp)) if cp.setup_complete()
-                    );
+                .filter_map(|s| {
+                    let marked = s
+                        .labels
+                        .as_ref()
+                        .is_some_and(|l| l.contains_key(labels::STATE_DIR_LABEL));
+                    Some((s.id.clone()?, marked))
+                })
+                .map(|(id, marked)| async move {
+                    let done = !marked
+                        || matches!(
+                            self.inner.checkpoints.read(&id).await,
+                            Ok(Some(cp)) if cp.setup_complete()
+                        );
                     done.then_some(id)
                 }),
         )
