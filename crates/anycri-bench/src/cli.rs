@@ -28,7 +28,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub output_dir: PathBuf,
 
-    /// Scenarios to run (repeatable or comma-separated; default: all, or the file's).
+    /// Scenarios to run (repeatable or comma-separated; default: all but `soak`, or the
+    /// file's).
     #[arg(long = "scenario", value_enum, value_delimiter = ',')]
     pub scenarios: Vec<Scenario>,
 
@@ -72,6 +73,20 @@ pub struct BenchArgs {
     /// Churn time per target (e.g. 30s).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub churn_duration: Option<Duration>,
+
+    /// Soak: pod lifecycles per target (default 1000).
+    #[arg(long)]
+    pub soak_lifecycles: Option<u32>,
+
+    /// Soak: workers running them (default 8).
+    #[arg(long)]
+    pub soak_workers: Option<u32>,
+
+    /// Soak: longest wait after the lifecycles for the object counts to come back
+    /// (default 150s; Docker removes network namespace files in a GC every 60 s, which can take
+    /// two rounds to reach a file).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub soak_settle: Option<Duration>,
 
     /// Container image (default: ANYCRI_TEST_IMAGE, else busybox).
     #[arg(long)]
@@ -199,6 +214,15 @@ impl BenchArgs {
         }
         if let Some(d) = self.churn_duration {
             c.churn.duration_secs = d.as_secs().max(1);
+        }
+        if let Some(n) = self.soak_lifecycles {
+            c.soak.lifecycles = n;
+        }
+        if let Some(n) = self.soak_workers {
+            c.soak.workers = n;
+        }
+        if let Some(d) = self.soak_settle {
+            c.soak.settle_secs = d.as_secs();
         }
         if let Some(t) = self.call_timeout {
             c.timeout_secs = t.as_secs().max(1);
@@ -461,6 +485,12 @@ mod tests {
             "3s",
             "--image",
             "img",
+            "--soak-lifecycles",
+            "40",
+            "--soak-workers",
+            "4",
+            "--soak-settle",
+            "1m",
         ])
         .unwrap();
         assert_eq!(cmd.args.runtime_endpoint.len(), 2);
@@ -470,6 +500,38 @@ mod tests {
         assert_eq!(c.selected(), vec![Scenario::PodLifecycle, Scenario::Churn]);
         assert_eq!(c.churn.duration_secs, 3);
         assert_eq!(c.image.as_deref(), Some("img"));
+        assert_eq!(
+            (c.soak.lifecycles, c.soak.workers, c.soak.settle_secs),
+            (40, 4, 60)
+        );
+        let soak = Cmd::try_parse_from([
+            "x",
+            "-r",
+            "fake://",
+            "--output-dir",
+            "/o",
+            "--scenario",
+            "soak",
+        ])
+        .unwrap()
+        .args
+        .config()
+        .unwrap();
+        assert_eq!(soak.selected(), vec![Scenario::Soak]);
+        let zero = Cmd::try_parse_from([
+            "x",
+            "-r",
+            "fake://",
+            "--output-dir",
+            "/o",
+            "--soak-workers",
+            "0",
+        ])
+        .unwrap()
+        .args
+        .config()
+        .unwrap_err();
+        assert!(zero.to_string().contains("soak.workers"), "{zero}");
     }
 
     #[test]

@@ -46,10 +46,17 @@ pub enum Scenario {
     /// Event latency: from StartContainer/StopContainer to the STARTED/STOPPED event, through
     /// `anycri::watch` on the runtime's event stream and through relisting, side by side.
     EventLatency,
+    /// Soak with leak accounting: a fixed number of pod lifecycles (pod, container, stop,
+    /// remove) by N workers on each target in turn, with error rate, p50/p99 overall and
+    /// per window of the run, and the runtime's and host's object counts (containers,
+    /// network namespaces, CNI IPs, iptables rules, ...) and daemons' fds, threads and RSS
+    /// before and after, once settled. Opt-in: not in [`Scenario::ALL`].
+    Soak,
 }
 
 impl Scenario {
-    /// Every scenario, in the order they run.
+    /// The scenarios a run without `--scenario` runs, in the order they run: all but the
+    /// soak, which takes minutes per target and runs only when asked for.
     pub const ALL: [Scenario; 10] = [
         Scenario::ContainerLifecycle,
         Scenario::PodLifecycle,
@@ -76,6 +83,7 @@ impl Scenario {
             Scenario::ContainerStats => "container-stats",
             Scenario::Churn => "churn",
             Scenario::EventLatency => "event-latency",
+            Scenario::Soak => "soak",
         }
     }
 }
@@ -184,6 +192,36 @@ impl Default for EventLatency {
     }
 }
 
+/// Soak with leak accounting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Soak {
+    /// Pod lifecycles per target.
+    pub lifecycles: u32,
+    /// Workers, each running lifecycles back to back until all are done.
+    pub workers: u32,
+    /// Windows the lifecycles are split into, in the order they ended, for the error rate
+    /// and p99 over time.
+    pub windows: u32,
+    /// Longest wait, in seconds, after the lifecycles for the object counts to come back
+    /// (Docker deletes a removed sandbox's network namespace file in a GC every 60 s).
+    pub settle_secs: u64,
+    /// Open fds a daemon may gain over the soak before it is flagged.
+    pub fd_slack: u32,
+}
+
+impl Default for Soak {
+    fn default() -> Self {
+        Soak {
+            lifecycles: 1000,
+            workers: 8,
+            windows: 10,
+            settle_secs: 150,
+            fd_slack: 16,
+        }
+    }
+}
+
 /// Everything a benchmark run needs besides its endpoints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -227,6 +265,8 @@ pub struct BenchConfig {
     pub churn: Churn,
     /// Event latency.
     pub event_latency: EventLatency,
+    /// Soak with leak accounting.
+    pub soak: Soak,
 }
 
 impl Default for BenchConfig {
@@ -250,6 +290,7 @@ impl Default for BenchConfig {
             container_stats: ContainerStats::default(),
             churn: Churn::default(),
             event_latency: EventLatency::default(),
+            soak: Soak::default(),
         }
     }
 }
@@ -463,6 +504,15 @@ impl BenchConfig {
         if self.churn.workers == 0 {
             return bad("churn.workers", "must be at least 1");
         }
+        for (field, v) in [
+            ("soak.lifecycles", self.soak.lifecycles),
+            ("soak.workers", self.soak.workers),
+            ("soak.windows", self.soak.windows),
+        ] {
+            if v == 0 {
+                return bad(field, "must be at least 1");
+            }
+        }
         for (name, l) in [
             ("container_lifecycle", &self.container_lifecycle),
             ("pod_lifecycle", &self.pod_lifecycle),
@@ -563,6 +613,7 @@ podContainerStartBenchmarkTimeoutSeconds: 5
         assert_eq!(c.churn.workers, 8);
         assert_eq!(c.list_scale.sizes, vec![10]);
         assert_eq!(c.list_scale.containers_per_pod, 25, "defaults kept");
+        assert_eq!(c.soak, Soak::default());
 
         let toml =
             "rounds = 2\nimage = \"busybox\"\n[pod_lifecycle]\niterations = 7\nparallel = 3\n";
@@ -592,6 +643,33 @@ podContainerStartBenchmarkTimeoutSeconds: 5
             .unwrap()
             .into_config();
         assert!(c.validate().unwrap_err().to_string().contains("rounds"));
+    }
+
+    #[test]
+    fn soak_is_opt_in_and_configurable() {
+        let c = BenchConfig::default();
+        assert!(!c.selected().contains(&Scenario::Soak));
+        assert_eq!(c.soak.lifecycles, 1000);
+        assert_eq!(c.soak.workers, 8);
+        let yaml = "scenarios: [soak]\nsoak:\n  lifecycles: 40\n  workers: 4\n  settle_secs: 5\n";
+        let c = ParamsFile::parse(yaml, false).unwrap().into_config();
+        assert_eq!(c.selected(), vec![Scenario::Soak]);
+        assert_eq!(c.soak.lifecycles, 40);
+        assert_eq!(c.soak.workers, 4);
+        assert_eq!(c.soak.settle_secs, 5);
+        assert_eq!(c.soak.windows, 10, "defaults kept");
+        c.validate().unwrap();
+        let c = ParamsFile::parse("soak:\n  workers: 0\n", false)
+            .unwrap()
+            .into_config();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("soak.workers")
+        );
+        let e = ParamsFile::parse("soak:\n  worker: 3\n", false).unwrap_err();
+        assert!(e.to_string().contains("worker"), "{e}");
     }
 
     #[test]

@@ -63,6 +63,14 @@ pub fn parse_status_kb(text: &str, field: &str) -> Option<u64> {
     })
 }
 
+/// A plain number field of a `/proc/<pid>/status` text (`Threads`, `FDSize`).
+pub fn parse_status_number(text: &str, field: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(':')?;
+        v.trim().parse().ok()
+    })
+}
+
 /// The command name (`/proc/<pid>/comm`).
 pub fn comm(pid: u32) -> Option<String> {
     Some(
@@ -274,7 +282,7 @@ impl DaemonSpec {
     }
 
     /// The shims alive now: `containerd-shim*` processes whose `-address` is one of ours.
-    fn shims(&self) -> Vec<u32> {
+    pub(crate) fn shims(&self) -> Vec<u32> {
         if self.shim_addresses.is_empty() {
             return Vec::new();
         }
@@ -483,6 +491,14 @@ mod tests {
         assert_eq!(parse_status_kb(text, "VmRSS"), Some(1024));
         assert_eq!(parse_status_kb(text, "VmHWM"), Some(2048));
         assert_eq!(parse_status_kb(text, "VmSwap"), None);
+        let text = "Name:\tx\nThreads:\t17\nVmRSS:\t 1024 kB\n";
+        assert_eq!(parse_status_number(text, "Threads"), Some(17));
+        assert_eq!(
+            parse_status_number(text, "VmRSS"),
+            None,
+            "not a plain number"
+        );
+        assert_eq!(parse_status_number(text, "FDSize"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     config::BenchConfig,
+    leaks::LeakReport,
     procstat::{Cost, DaemonSpec},
     stats::{OpRecorder, OpStats},
 };
@@ -126,6 +127,61 @@ pub struct TargetScenario {
     pub throughput_per_second: Vec<u32>,
     /// Remarks (object counts seen by lists, ...).
     pub notes: Vec<String>,
+    /// Soak: lifecycles, errors, latency over time and leak accounting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak: Option<SoakResult>,
+}
+
+/// A soak on one target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SoakResult {
+    /// Lifecycles run (pod, container, stop, remove).
+    pub lifecycles: u32,
+    /// Workers that ran them.
+    pub workers: u32,
+    /// Lifecycles whose every step succeeded.
+    pub succeeded: u32,
+    /// Lifecycles with a failed step.
+    pub failed: u32,
+    /// `failed / lifecycles`.
+    pub error_rate: f64,
+    /// Median duration of a successful lifecycle, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Longest, ms.
+    pub max_ms: f64,
+    /// Lifecycles per second over the whole soak.
+    pub per_second: f64,
+    /// Seconds from the first lifecycle's start to the last one's end.
+    pub wall_seconds: f64,
+    /// The lifecycles in windows of equal count, in the order they ended.
+    pub windows: Vec<SoakWindow>,
+    /// Objects labelled with the run still listed when the lifecycles were over (what
+    /// failed lifecycles left; removed before the counts after were taken).
+    pub left_by_run: Option<usize>,
+    /// Counts before and after.
+    pub leaks: LeakReport,
+}
+
+/// A slice of a soak: consecutive lifecycles, by the order they ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SoakWindow {
+    /// Seconds into the soak when the window's first lifecycle ended, or the previous
+    /// window ended.
+    pub from_s: f64,
+    /// ... and when its last one ended.
+    pub to_s: f64,
+    /// Lifecycles that ended in it.
+    pub lifecycles: u32,
+    /// Of which failed.
+    pub errors: u32,
+    /// Median of its successful lifecycles, ms.
+    pub p50_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Lifecycles per second.
+    pub per_second: f64,
 }
 
 impl TargetScenario {
@@ -241,6 +297,7 @@ impl Recorder {
                 lifecycles: i.lifecycles.clone(),
                 throughput_per_second: per_second,
                 notes: i.notes.iter().map(|(k, v)| format!("{k}: {v}")).collect(),
+                soak: None,
             }
         })
     }

@@ -2,12 +2,16 @@
 //! timed part in interleaved rounds whose order rotates (round 1 on A, B, C, round 2 on B,
 //! C, A, round 3 on C, A, B, ...: no target always follows the same one, so the work a
 //! daemon defers after one target's slice does not always land on the next) with a
-//! [`CostMeter`] around each slice, then the scenario's own teardown. Every object carries
-//! the run's label; what a scenario leaves behind (after an error, or when the run is cut
-//! short) is removed by the final sweep.
+//! [`CostMeter`] around each slice, then the scenario's own teardown (listing at scale grows
+//! and lists size by size; the soak runs each target whole, in turn, between its leak
+//! counts). Every object carries the run's label; what a scenario leaves behind (after an
+//! error, or when the run is cut short) is removed by the final sweep.
 
 use std::{
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
@@ -136,7 +140,7 @@ pub struct Runner<'a> {
 }
 
 impl Runner<'_> {
-    fn bar(&self, scenario: Scenario, len: u64) -> ProgressBar {
+    pub(crate) fn bar(&self, scenario: Scenario, len: u64) -> ProgressBar {
         let bar = self.progress.add(ProgressBar::new(len));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -161,6 +165,7 @@ impl Runner<'_> {
             Scenario::ContainerStats => c.container_stats.iterations,
             Scenario::Churn => c.churn.duration_secs as u32,
             Scenario::EventLatency => c.event_latency.iterations,
+            Scenario::Soak => c.soak.lifecycles,
         }
     }
 
@@ -182,6 +187,9 @@ impl Runner<'_> {
     pub async fn run(&self, scenario: Scenario) -> ScenarioResult {
         if scenario == Scenario::ListScale {
             return self.run_list_scale().await;
+        }
+        if scenario == Scenario::Soak {
+            return self.run_soak().await;
         }
         let n_targets = self.targets.len();
         let recorders: Vec<Recorder> = (0..n_targets).map(|_| Recorder::default()).collect();
@@ -394,15 +402,18 @@ impl Runner<'_> {
                 let until = Instant::now() + Duration::from_secs(secs as u64);
                 let offset = p.churn_offset;
                 let started = Instant::now();
-                futures::stream::iter(0..self.config.churn.workers)
-                    .for_each_concurrent(None, |_| async move {
-                        while Instant::now() < until {
-                            if pod_container(t, rec).await {
-                                rec.completion(offset + started.elapsed());
-                            }
+                lifecycle_workers(
+                    t,
+                    rec,
+                    self.config.churn.workers,
+                    Budget::Until(until),
+                    |done| {
+                        if done.ok {
+                            rec.completion(offset + done.ended.duration_since(started));
                         }
-                    })
-                    .await;
+                    },
+                )
+                .await;
                 p.churn_offset += started.elapsed();
             }
             Scenario::EventLatency => {
@@ -412,7 +423,7 @@ impl Runner<'_> {
                     event_latency(t, &pod, &p.probes, period, rec).await;
                 }
             }
-            Scenario::ListScale => {}
+            Scenario::ListScale | Scenario::Soak => {}
         }
     }
 
@@ -609,6 +620,65 @@ async fn image_lifecycle(t: &Target, image: &str, rec: &Recorder) {
     });
 }
 
+/// When a pool of lifecycle workers stops taking new lifecycles.
+#[derive(Debug)]
+pub(crate) enum Budget<'a> {
+    /// At this instant (churn).
+    Until(Instant),
+    /// When this many, shared by the workers, have been taken (soak).
+    Count(&'a AtomicU32),
+}
+
+impl Budget<'_> {
+    /// Whether a worker may start one more lifecycle (taking it from a count).
+    fn take(&self) -> bool {
+        match self {
+            Budget::Until(t) => Instant::now() < *t,
+            Budget::Count(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+/// One lifecycle a worker finished.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Finished {
+    /// Whether every step succeeded.
+    pub(crate) ok: bool,
+    /// When it started.
+    pub(crate) started: Instant,
+    /// When it ended.
+    pub(crate) ended: Instant,
+}
+
+/// `workers` workers, each running pod lifecycles ([`pod_container`]: RunPodSandbox with the
+/// run's labels and a log directory, CreateContainer, StartContainer, StopPodSandbox,
+/// RemovePodSandbox) back to back while `budget` lasts; `done` sees each one that ends.
+/// Churn and the soak run on it.
+pub(crate) async fn lifecycle_workers(
+    t: &Target,
+    rec: &Recorder,
+    workers: u32,
+    budget: Budget<'_>,
+    done: impl Fn(Finished),
+) {
+    let (budget, done) = (&budget, &done);
+    futures::stream::iter(0..workers)
+        .for_each_concurrent(None, |_| async move {
+            while budget.take() {
+                let started = Instant::now();
+                let ok = pod_container(t, rec).await;
+                done(Finished {
+                    ok,
+                    started,
+                    ended: Instant::now(),
+                });
+            }
+        })
+        .await;
+}
+
 /// A pod with one container from scratch and torn down; each step and the whole timed.
 /// True when the whole lifecycle succeeded.
 async fn pod_container(t: &Target, rec: &Recorder) -> bool {
@@ -672,6 +742,16 @@ pub fn skipped_everywhere(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_count_budget_hands_out_exactly_its_count() {
+        let left = AtomicU32::new(3);
+        let b = Budget::Count(&left);
+        assert_eq!((0..5).filter(|_| b.take()).count(), 3);
+        assert_eq!(left.load(Ordering::Relaxed), 0);
+        assert!(!Budget::Until(Instant::now()).take());
+        assert!(Budget::Until(Instant::now() + Duration::from_secs(60)).take());
+    }
 
     #[test]
     fn round_order_rotates_so_each_target_leads_and_follows_every_other() {

@@ -806,8 +806,10 @@ fn floor_name(config: &PodSandboxConfig) -> String {
     format!("anycri-bench-floor_{}_{}", m.name, m.uid)
 }
 
-/// `repo[:tag]` or `repo@digest` split for Docker's create-image call.
-fn split_reference(image: &str) -> (&str, &str) {
+/// `repo[:tag]` or `repo@digest` split for Docker's create-image call (public for the fuzz
+/// targets in `fuzz/`, not part of the API).
+#[doc(hidden)]
+pub fn split_reference(image: &str) -> (&str, &str) {
     if let Some((repo, digest)) = image.split_once('@') {
         return (repo, digest);
     }

@@ -1,6 +1,7 @@
 //! The HTML report: one self-contained page (no scripts, no external files) with the run's
 //! facts, the side-by-side medians, and per scenario the latency plot, the latency table,
-//! the daemons' cost and, for churn, throughput over time.
+//! the daemons' cost and, for churn and the soak, throughput over time; for the soak, the
+//! error rate, p99 per window and every leak counter before and after.
 
 use std::fmt::Write;
 
@@ -9,7 +10,7 @@ use super::{
     markdown::{churn_rate, operation_names, ratio_text},
     svg::{escape, latency_chart, throughput_chart},
 };
-use crate::result::BenchResult;
+use crate::result::{BenchResult, ScenarioResult};
 
 /// Render the page.
 pub fn render(r: &BenchResult) -> String {
@@ -177,6 +178,7 @@ th{{background:#f4f4f4}}.warn{{color:#b00}}</style></head><body>\n",
             );
         }
         o.push_str("</table>");
+        soak(&mut o, s);
         let mut notes = Vec::new();
         for t in &s.targets {
             for op in &t.operations {
@@ -214,6 +216,108 @@ th{{background:#f4f4f4}}.warn{{color:#b00}}</style></head><body>\n",
     o
 }
 
+/// The soak's tables.
+fn soak(o: &mut String, s: &ScenarioResult) {
+    use crate::soak::{fmt_count, fmt_delta, verdict};
+    let soaks: Vec<(&str, &crate::result::SoakResult)> = s
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.target.as_str(), t.soak.as_ref()?)))
+        .collect();
+    if soaks.is_empty() {
+        return;
+    }
+    o.push_str("<table><tr><th>target</th><th>lifecycles</th><th>workers</th><th>failed</th><th>error rate</th><th>p50</th><th>p99</th><th>max</th><th>per second</th><th>wall s</th><th>left by failed lifecycles</th><th>leaks</th></tr>");
+    for (t, x) in &soaks {
+        let leaks: Vec<&str> = x.leaks.leaks().map(|c| c.name.as_str()).collect();
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td class=\"l{}\">{}</td></tr>",
+            escape(t),
+            x.lifecycles,
+            x.workers,
+            x.failed,
+            100.0 * x.error_rate,
+            fmt_ms(x.p50_ms),
+            fmt_ms(x.p99_ms),
+            fmt_ms(x.max_ms),
+            x.per_second,
+            x.wall_seconds,
+            x.left_by_run.map_or("?".into(), |n| n.to_string()),
+            if leaks.is_empty() { "" } else { " warn" },
+            if leaks.is_empty() {
+                "none".into()
+            } else {
+                escape(&leaks.join(", "))
+            }
+        );
+    }
+    o.push_str("</table><p>Over time: the lifecycles in windows of equal count, in the order they ended (ms).</p><table><tr><th>target</th><th>window</th><th>from s</th><th>to s</th><th>lifecycles</th><th>errors</th><th>p50</th><th>p99</th><th>per second</th></tr>");
+    for (t, x) in &soaks {
+        for (i, w) in x.windows.iter().enumerate() {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>",
+                escape(t),
+                i + 1,
+                w.from_s,
+                w.to_s,
+                w.lifecycles,
+                w.errors,
+                fmt_ms(w.p50_ms),
+                fmt_ms(w.p99_ms),
+                w.per_second
+            );
+        }
+    }
+    o.push_str("</table>");
+    for (t, x) in &soaks {
+        let l = &x.leaks;
+        let _ = write!(
+            o,
+            "<h3>Leak accounting: {}</h3><p>Counted before the soak and {:.0} s after it ({}).</p><table><tr><th>counter</th><th>before</th><th>after</th><th>delta</th><th>verdict</th></tr>",
+            escape(t),
+            l.settle_seconds,
+            if l.settled {
+                "every object count was back"
+            } else {
+                "the wait ran out before every object count was back"
+            }
+        );
+        for c in &l.counters {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l{}\">{}</td></tr>",
+                escape(&c.name),
+                fmt_count(c.kind, c.before),
+                fmt_count(c.kind, c.after),
+                fmt_delta(c.kind, c.delta),
+                if c.leak { " warn" } else { "" },
+                escape(&verdict(c, l.fd_slack))
+            );
+        }
+        o.push_str("</table>");
+        let items: Vec<String> = l
+            .new_iptables_rules
+            .iter()
+            .map(|r| format!("new iptables rule: <code>{}</code>", escape(r)))
+            .chain(
+                l.new_netns_files
+                    .iter()
+                    .map(|f| format!("new network namespace file: {}", escape(f))),
+            )
+            .chain(l.notes.iter().map(|n| escape(n)))
+            .collect();
+        if !items.is_empty() {
+            o.push_str("<ul>");
+            for i in items {
+                let _ = write!(o, "<li>{i}</li>");
+            }
+            o.push_str("</ul>");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +336,14 @@ mod tests {
         assert!(html.contains("boom &lt;&amp;&gt;"));
         assert!(!html.contains("boom <&>"));
         assert!(html.contains("docker-shim: skipped: no Docker"));
+        assert!(
+            html.contains("<h3>Leak accounting: containerd</h3>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>netns files in /run/netns</td><td>2</td><td>3</td><td>+1</td><td class=\"l warn\">LEAK</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<li>found &lt;here&gt;</li>"), "{html}");
     }
 }

@@ -1,6 +1,6 @@
 //! The Markdown report: run facts, a side-by-side table of medians with ratios against the
-//! baseline, then per scenario the full latency table, the daemons' cost and churn
-//! throughput.
+//! baseline, then per scenario the full latency table, the daemons' cost, churn
+//! throughput and the soak's error rate, p99 over time and leak accounting.
 
 use std::fmt::Write;
 
@@ -190,6 +190,7 @@ pub fn render(r: &BenchResult) -> String {
                 );
             }
         }
+        soak(&mut o, s);
         let mut notes = Vec::new();
         for t in &s.targets {
             for op in &t.operations {
@@ -230,6 +231,121 @@ pub fn render(r: &BenchResult) -> String {
     o
 }
 
+/// The soak's tables: lifecycles and errors, p99 per window, every counter before and after.
+fn soak(o: &mut String, s: &ScenarioResult) {
+    use crate::soak::{fmt_count, fmt_delta, verdict};
+    let soaks: Vec<(&str, &crate::result::SoakResult)> = s
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.target.as_str(), t.soak.as_ref()?)))
+        .collect();
+    if soaks.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n| target | lifecycles | workers | failed | error rate | p50 | p99 | max | per second | wall s | left by failed lifecycles | leaks |"
+    );
+    let _ = writeln!(
+        o,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    );
+    for (t, x) in &soaks {
+        let leaks: Vec<String> = x.leaks.leaks().map(|c| cell(&c.name)).collect();
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {:.2} % | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+            cell(t),
+            x.lifecycles,
+            x.workers,
+            x.failed,
+            100.0 * x.error_rate,
+            fmt_ms(x.p50_ms),
+            fmt_ms(x.p99_ms),
+            fmt_ms(x.max_ms),
+            x.per_second,
+            x.wall_seconds,
+            x.left_by_run.map_or("?".into(), |n| n.to_string()),
+            if leaks.is_empty() {
+                "none".into()
+            } else {
+                format!("**{}**", leaks.join(", "))
+            }
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nOver time (the lifecycles in windows of equal count, in the order they ended; ms):\n"
+    );
+    let _ = writeln!(
+        o,
+        "| target | window | from s | to s | lifecycles | errors | p50 | p99 | per second |"
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (t, x) in &soaks {
+        for (i, w) in x.windows.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {:.2} |",
+                cell(t),
+                i + 1,
+                w.from_s,
+                w.to_s,
+                w.lifecycles,
+                w.errors,
+                fmt_ms(w.p50_ms),
+                fmt_ms(w.p99_ms),
+                w.per_second
+            );
+        }
+    }
+    for (t, x) in &soaks {
+        let l = &x.leaks;
+        let _ = writeln!(
+            o,
+            "\n### Leak accounting: {}\n\nCounted before the soak and {:.0} s after it ({}).\n",
+            cell(t),
+            l.settle_seconds,
+            if l.settled {
+                "every object count was back"
+            } else {
+                "the wait ran out before every object count was back"
+            }
+        );
+        let _ = writeln!(o, "| counter | before | after | delta | verdict |");
+        let _ = writeln!(o, "|---|---:|---:|---:|---|");
+        for c in &l.counters {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                cell(&c.name),
+                fmt_count(c.kind, c.before),
+                fmt_count(c.kind, c.after),
+                fmt_delta(c.kind, c.delta),
+                verdict(c, l.fd_slack)
+            );
+        }
+        if !l.new_iptables_rules.is_empty() {
+            let _ = writeln!(o, "\niptables rules present after, not before:\n");
+            for r in &l.new_iptables_rules {
+                let _ = writeln!(o, "- `{}`", r.replace('`', "'"));
+            }
+        }
+        if !l.new_netns_files.is_empty() {
+            let _ = writeln!(o, "\nNetwork namespace files present after, not before:\n");
+            for f in &l.new_netns_files {
+                let _ = writeln!(o, "- {}", cell(f));
+            }
+        }
+        if !l.notes.is_empty() {
+            let _ = writeln!(o);
+            for n in &l.notes {
+                let _ = writeln!(o, "- {}", cell(n));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,5 +366,28 @@ mod tests {
         assert!(md.contains("docker-shim: skipped: no Docker"), "{md}");
         // The error example is there, its pipe-free text intact.
         assert!(md.contains("error: boom <&>"), "{md}");
+        // The soak: summary, windows, counters with verdicts.
+        assert!(
+            md.contains("| containerd | 20 | 8 | 1 | 5.00 % | 1000 | 1900 | 1900 | 2.00 | 10.0 | 0 | **netns files in /run/netns** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| containerd | 2 | 5.0 | 10.0 | 10 | 1 | 1000 | 1900 | 2.00 |"),
+            "{md}"
+        );
+        assert!(md.contains("### Leak accounting: containerd"), "{md}");
+        assert!(
+            md.contains("| netns files in /run/netns | 2 | 3 | +1 | LEAK |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| containerd (pid 1): RSS | 10.0 MiB | 12.0 MiB | +2.0 MiB | reported |"),
+            "{md}"
+        );
+        assert!(md.contains("- `nat -A CNI-x`"), "{md}");
+        assert!(
+            md.contains("- /run/netns/cni-1 (mounted: a live namespace)"),
+            "{md}"
+        );
     }
 }

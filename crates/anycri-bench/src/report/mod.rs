@@ -82,9 +82,89 @@ pub(crate) mod sample {
     use std::time::Duration;
 
     use crate::{
+        leaks::{CounterKind, LeakCounter, LeakReport},
         procstat::Cost,
-        result::{BenchResult, LifecycleDatapoint, Recorder, ScenarioResult, TargetInfo},
+        result::{
+            BenchResult, LifecycleDatapoint, Recorder, ScenarioResult, SoakResult, SoakWindow,
+            TargetInfo,
+        },
     };
+
+    /// A soak on containerd: one failed lifecycle, a leaked network namespace.
+    fn soak() -> ScenarioResult {
+        let mut t = Recorder::default().finish("containerd", Cost::default(), None);
+        let counter = |name: &str, kind, before: u64, after: u64, leak| LeakCounter {
+            name: name.into(),
+            kind,
+            before,
+            after,
+            delta: after as i64 - before as i64,
+            leak,
+        };
+        t.soak = Some(SoakResult {
+            lifecycles: 20,
+            workers: 8,
+            succeeded: 19,
+            failed: 1,
+            error_rate: 0.05,
+            p50_ms: 1000.0,
+            p99_ms: 1900.0,
+            max_ms: 1900.0,
+            per_second: 2.0,
+            wall_seconds: 10.0,
+            windows: vec![
+                SoakWindow {
+                    from_s: 0.0,
+                    to_s: 5.0,
+                    lifecycles: 10,
+                    errors: 0,
+                    p50_ms: 900.0,
+                    p99_ms: 1000.0,
+                    per_second: 2.0,
+                },
+                SoakWindow {
+                    from_s: 5.0,
+                    to_s: 10.0,
+                    lifecycles: 10,
+                    errors: 1,
+                    p50_ms: 1000.0,
+                    p99_ms: 1900.0,
+                    per_second: 2.0,
+                },
+            ],
+            left_by_run: Some(0),
+            leaks: LeakReport {
+                counters: vec![
+                    counter("CRI containers", CounterKind::Object, 4, 4, false),
+                    counter("netns files in /run/netns", CounterKind::Object, 2, 3, true),
+                    counter(
+                        "containerd (pid 1): open fds",
+                        CounterKind::Fds,
+                        50,
+                        52,
+                        false,
+                    ),
+                    counter(
+                        "containerd (pid 1): RSS",
+                        CounterKind::RssBytes,
+                        10 << 20,
+                        12 << 20,
+                        false,
+                    ),
+                ],
+                fd_slack: 16,
+                settle_seconds: 90.0,
+                settled: false,
+                new_iptables_rules: vec!["nat -A CNI-x".into()],
+                new_netns_files: vec!["/run/netns/cni-1 (mounted: a live namespace)".into()],
+                notes: vec!["found <here>".into()],
+            },
+        });
+        ScenarioResult {
+            scenario: "soak".into(),
+            targets: vec![t],
+        }
+    }
 
     pub fn result() -> BenchResult {
         let mut scenarios = Vec::new();
@@ -132,6 +212,7 @@ pub(crate) mod sample {
             Some("no Docker".into()),
         ));
         scenarios.push(churn);
+        scenarios.push(soak());
         BenchResult {
             run_id: "test-run".into(),
             baseline: Some("containerd".into()),

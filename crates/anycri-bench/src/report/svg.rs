@@ -145,7 +145,7 @@ pub fn latency_chart(s: &ScenarioResult, targets: &[String]) -> String {
     o
 }
 
-/// Churn throughput: lifecycles completed per second, one line per target.
+/// Churn or soak throughput: lifecycles completed per second, one line per target.
 pub fn throughput_chart(s: &ScenarioResult, targets: &[String]) -> String {
     let (w, h, left, bottom_pad, top) = (900.0, 300.0, 60.0, 40.0, 30.0);
     let series: Vec<(usize, &Vec<u32>)> = targets
@@ -177,7 +177,8 @@ pub fn throughput_chart(s: &ScenarioResult, targets: &[String]) -> String {
     let mut o = String::new();
     let _ = write!(
         o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11" role="img"><title>churn throughput (pod lifecycles per second)</title>"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11" role="img"><title>{} throughput (pod lifecycles per second)</title>"#,
+        escape(&s.scenario)
     );
     for (i, t) in targets.iter().enumerate() {
         let c = PALETTE[i % PALETTE.len()];
