@@ -350,14 +350,15 @@ pub fn host_local_dirs_of(text: &str) -> Vec<(String, PathBuf)> {
 /// Files in `dir` whose name is an IP address (host-local's reservations; `lock` and
 /// `last_reserved_ip.*` are not). A missing directory holds none.
 pub fn count_ip_files(dir: &Path) -> u64 {
+    count_files(dir, |n| n.parse::<IpAddr>().is_ok())
+}
+
+/// Entries of `dir` whose (UTF-8) name satisfies `wanted`; a missing directory holds none.
+fn count_files(dir: &Path, wanted: impl Fn(&str) -> bool) -> u64 {
     std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.parse::<IpAddr>().is_ok())
-                })
+                .filter(|e| e.file_name().to_str().is_some_and(&wanted))
                 .count() as u64
         })
         .unwrap_or(0)
@@ -413,17 +414,7 @@ pub fn parse_mount_points(text: &str) -> BTreeSet<String> {
 
 /// Files in `dir` ending in `.json` (the shim's sandbox checkpoints; not its temporary files).
 pub fn count_json_files(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .is_some_and(|n| n.ends_with(".json") && !n.starts_with('.'))
-                })
-                .count() as u64
-        })
-        .unwrap_or(0)
+    count_files(dir, |n| n.ends_with(".json") && !n.starts_with('.'))
 }
 
 /// The rules (`-A` lines, any `[packets:bytes]` counters stripped, prefixed with the table)
