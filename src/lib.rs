@@ -53,22 +53,53 @@
 //! # }
 //! ```
 //!
-//! Features: `grpc` (`unix://` endpoints), `fake` (`fake://`), `docker` (`docker://`, the
-//! in-process Docker shim) are on by default; `containerd` adds containerd-native extras to
-//! the gRPC backend, `mock` the mockall mocks, `serde` serde on every CRI message. The
-//! repository's `examples/README.md` lists runnable examples.
+//! # Features
+//!
+//! Default: `grpc`, the CRI client over a unix socket (`unix://` endpoints: containerd,
+//! CRI-O, cri-dockerd, anycri's own server). Everything else is opt-in:
+//!
+//! | feature | adds |
+//! |---|---|
+//! | `docker` | the in-process Docker shim (`docker://`), without a streaming server |
+//! | `docker-streaming` | the shim's streaming server for Exec, Attach and PortForward |
+//! | `fake` | the in-memory runtime (`fake://`), for tests |
+//! | `mock` | mockall mocks of the traits |
+//! | `serde` | serde on every CRI message and on the info types |
+//! | `streaming-client` | [`streaming`]: Exec/Attach/PortForward sessions from a runtime's URL |
+//! | `containerd` | containerd-native extras on the gRPC backend (needs `protoc` to build) |
+//!
+//! A tool usually takes the default for itself and the fake for its tests:
+//!
+//! ```toml
+//! [dependencies]
+//! anycri = "0.1"
+//!
+//! [dev-dependencies]
+//! anycri = { version = "0.1", features = ["fake", "mock"] }
+//! ```
+//!
+//! An endpoint whose backend a build lacks fails with InvalidArgument naming the feature to
+//! enable. The repository's `examples/README.md` lists runnable examples.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod endpoint;
 
 pub use anycri_core::*;
 pub use endpoint::{
-    Connected, DEFAULT_ENDPOINTS, Endpoint, connect, connect_auto, connect_image,
-    parse_streaming_address,
+    ConnectOptions, Connected, DEFAULT_ENDPOINTS, DockerNetwork, DockerOptions, DockerRole,
+    Endpoint, connect, connect_auto, connect_image, connect_with, parse_streaming_address,
 };
 
 #[cfg(feature = "docker")]
+#[cfg_attr(docsrs, doc(cfg(feature = "docker")))]
 pub use anycri_docker as docker;
 #[cfg(feature = "fake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake")))]
 pub use anycri_fake as fake;
 #[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub use anycri_grpc as grpc;
+#[cfg(feature = "streaming-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "streaming-client")))]
+pub use anycri_streaming as streaming;

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
-//! use futures::TryStreamExt;
+//! use futures_util::TryStreamExt;
 //! use anycri_core::{ContainerConfigBuilder, FollowOptions, PodSandboxConfigBuilder, RuntimeServiceExt, follow_container_log};
 //! let runtime = anycri_fake::FakeRuntime::new();
 //! runtime.add_image("busybox:1.36")?;
@@ -33,7 +33,7 @@ use std::{
 };
 
 use crate::api::ContainerState;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::io::AsyncReadExt;
 
 use crate::{

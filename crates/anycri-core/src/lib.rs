@@ -28,6 +28,8 @@
 //! # Ok(()) }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod builders;
 pub mod capabilities;
 pub mod error;
@@ -55,4 +57,5 @@ pub use service::{CriStream, ImageService, RuntimeService};
 pub use watch::{EventOrigin, WatchEvent, WatchOptions, watch};
 
 #[cfg(feature = "mock")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use service::{MockImageService, MockRuntimeService};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::stream::BoxStream;
+use futures_util::stream::BoxStream;
 
 use crate::{api::*, error::Result};
 
@@ -14,7 +14,7 @@ pub type CriStream<T> = BoxStream<'static, Result<T>>;
 
 /// The CRI `RuntimeService`: pod sandboxes, containers, exec, stats, events and runtime
 /// status. Methods are named after the RPCs in snake case; see the CRI for each one's
-/// semantics. Implementations return [`crate::Error::Unimplemented`] for what they lack, never
+/// semantics. Implementations return an [`crate::ErrorKind::Unimplemented`] error for what they lack, never
 /// a silent success.
 ///
 /// A tool takes the trait object and so runs on every backend. In the examples of this
@@ -462,7 +462,7 @@ pub trait RuntimeService: Send + Sync {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
-    /// use futures::StreamExt;
+    /// use futures_util::StreamExt;
     /// use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*};
     /// let runtime = anycri_fake::FakeRuntime::new();
     /// runtime.add_image("busybox:1.36")?;
@@ -549,7 +549,7 @@ pub trait RuntimeService: Send + Sync {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
-    /// use futures::TryStreamExt;
+    /// use futures_util::TryStreamExt;
     /// use anycri_core::{PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*};
     /// let runtime = anycri_fake::FakeRuntime::new();
     /// for name in ["a", "b", "c"] {
@@ -703,7 +703,7 @@ pub trait ImageService: Send + Sync {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
-    /// use futures::StreamExt;
+    /// use futures_util::StreamExt;
     /// use anycri_core::{ImageService, api::*};
     /// let runtime = anycri_fake::FakeRuntime::new();
     /// runtime.add_image("busybox:1.36")?;

@@ -36,7 +36,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
 //! use std::{sync::Arc, time::Duration};
-//! use futures::StreamExt;
+//! use futures_util::StreamExt;
 //! use anycri_core::{ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt};
 //! use anycri_core::{WatchOptions, api::ContainerEventType, watch};
 //! let fake = anycri_fake::FakeRuntime::new();
@@ -66,9 +66,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::BoxStream;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
 use crate::api::{
@@ -124,7 +124,7 @@ impl WatchEvent {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
 /// use std::{sync::Arc, time::Duration};
-/// use futures::StreamExt;
+/// use futures_util::StreamExt;
 /// use anycri_core::{EventOrigin, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, WatchOptions, watch};
 /// let runtime: Arc<dyn RuntimeService> = Arc::new(anycri_fake::FakeRuntime::new());
 /// let pod_sandbox_id = runtime.run_pod(PodSandboxConfigBuilder::new("web", "default").build()).await?;
@@ -345,7 +345,7 @@ async fn start(
 }
 
 fn tokio_stream_from(mut rx: mpsc::Receiver<Result<WatchEvent>>) -> CriStream<WatchEvent> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
 }
 
 /// Lifecycle rank: events only move forward.

@@ -7,7 +7,7 @@ use anycri_core::ops::{Service, Shape, op};
 
 #[test]
 fn operations_match_the_proto_services() {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../anycri-api/proto");
     let fds = protox::compile(["runtime/v1/api.proto"], [root]).expect("the schema compiles");
     let mut from_proto = BTreeSet::new();
     for file in &fds.file {

@@ -26,6 +26,7 @@ mod owner;
 mod runtime;
 mod sandbox;
 mod stats;
+#[cfg(feature = "streaming")]
 mod streaming;
 mod validate;
 
@@ -37,6 +38,7 @@ pub mod fuzzing {
     pub use crate::image::{ImageRef, NamedRef, parse_reference};
 }
 
+#[cfg(feature = "streaming")]
 pub use anycri_streaming::StreamingConfig;
 pub use owner::NodeRole;
 pub use runtime::{DockerRuntime, DockerRuntimeBuilder, NetworkPlugin};

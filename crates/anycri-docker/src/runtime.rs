@@ -2,13 +2,16 @@
 //! Debian 12's Docker 20.10 with API 1.41 and newer engines both work), the shim's settings,
 //! and the trait impls that hand each CRI call to the module of its concept.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+#[cfg(feature = "streaming")]
+use std::net::SocketAddr;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anycri_core::{
     Error, Result,
     api::*,
     service::{CriStream, ImageService, RuntimeService},
 };
+#[cfg(feature = "streaming")]
 use anycri_streaming::{StreamingConfig, StreamingServer};
 
 use crate::cache::TtlCache;
@@ -26,6 +29,7 @@ pub(crate) const BACKEND: &str = "the anycri Docker shim";
 
 /// How pods get their network.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum NetworkPlugin {
     /// Docker's default bridge network.
     #[default]
@@ -49,6 +53,7 @@ pub struct DockerRuntimeBuilder {
     network: NetworkPlugin,
     timeout: Duration,
     stats_cache_ttl: Duration,
+    #[cfg(feature = "streaming")]
     streaming: StreamingConfig,
     role: NodeRole,
 }
@@ -64,6 +69,7 @@ impl DockerRuntimeBuilder {
             network: NetworkPlugin::Bridge,
             timeout: Duration::from_secs(120),
             stats_cache_ttl: Duration::from_secs(10),
+            #[cfg(feature = "streaming")]
             streaming: StreamingConfig::default(),
             role: NodeRole::default(),
         }
@@ -109,12 +115,14 @@ impl DockerRuntimeBuilder {
 
     /// Where the streaming server for Exec, Attach and PortForward listens (default
     /// `127.0.0.1:0`: loopback, a free port). It starts on the first such call.
+    #[cfg(feature = "streaming")]
     pub fn streaming_address(mut self, address: SocketAddr) -> Self {
         self.streaming.address = address;
         self
     }
 
     /// All settings of the streaming server (address, token lifetime, ...).
+    #[cfg(feature = "streaming")]
     pub fn streaming_config(mut self, config: StreamingConfig) -> Self {
         self.streaming = config;
         self
@@ -150,7 +158,9 @@ impl DockerRuntimeBuilder {
                 network: self.network,
                 checkpoints,
                 host: crate::sandbox::HostFacts::detect(),
+                #[cfg(feature = "streaming")]
                 streaming_config: self.streaming,
+                #[cfg(feature = "streaming")]
                 streaming: tokio::sync::OnceCell::new(),
                 image_refs: TtlCache::new(crate::image::IMAGE_REF_TTL),
                 oom_verdicts: TtlCache::new(crate::container::OOM_VERDICT_TTL),
@@ -198,7 +208,9 @@ pub(crate) struct Inner {
     pub logs: LogManager,
     pub stats: StatsCache,
     pub host: crate::sandbox::HostFacts,
+    #[cfg(feature = "streaming")]
     pub streaming_config: StreamingConfig,
+    #[cfg(feature = "streaming")]
     pub streaming: tokio::sync::OnceCell<StreamingServer>,
     /// ContainerStatus's `image_ref` per image ID, so a status is one Docker call.
     pub image_refs: TtlCache<String>,
@@ -397,15 +409,24 @@ impl RuntimeService for DockerRuntime {
     async fn exec(&self, request: ExecRequest) -> Result<ExecResponse> {
         validate::id(&request.container_id, "container_id")?;
         validate::command(&request.cmd)?;
-        self.exec_impl(request).await
+        #[cfg(feature = "streaming")]
+        return self.exec_impl(request).await;
+        #[cfg(not(feature = "streaming"))]
+        return Err(without_streaming("Exec"));
     }
     async fn attach(&self, request: AttachRequest) -> Result<AttachResponse> {
         validate::id(&request.container_id, "container_id")?;
-        self.attach_impl(request).await
+        #[cfg(feature = "streaming")]
+        return self.attach_impl(request).await;
+        #[cfg(not(feature = "streaming"))]
+        return Err(without_streaming("Attach"));
     }
     async fn port_forward(&self, request: PortForwardRequest) -> Result<PortForwardResponse> {
         validate::id(&request.pod_sandbox_id, "pod_sandbox_id")?;
-        self.port_forward_impl(request).await
+        #[cfg(feature = "streaming")]
+        return self.port_forward_impl(request).await;
+        #[cfg(not(feature = "streaming"))]
+        return Err(without_streaming("PortForward"));
     }
     async fn container_stats(
         &self,
@@ -691,4 +712,13 @@ impl DockerRuntime {
             features: Some(RuntimeFeatures::default()),
         })
     }
+}
+
+/// The error of a streaming RPC in a build without the `streaming` feature.
+#[cfg(not(feature = "streaming"))]
+fn without_streaming(operation: &str) -> Error {
+    Error::unimplemented(
+        operation,
+        format!("{BACKEND} built without its `streaming` feature (anycri's `docker-streaming`)"),
+    )
 }
