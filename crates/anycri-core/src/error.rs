@@ -133,11 +133,13 @@ impl fmt::Display for ErrorKind {
 
 /// An error from a runtime, a backend or anycri itself.
 ///
-/// Every variant is a category that matches a gRPC status code ([`Error::kind`],
-/// [`Error::code`]); `message` is the human-readable text (the gRPC status message when the
-/// error came from a runtime), and `source` keeps the backend's own error. Converting a
-/// [`tonic::Status`] into an `Error` and back gives the same status: code, message, details
-/// and metadata.
+/// One struct: a category ([`Error::kind`], one per gRPC status code), the human-readable
+/// `message` (the gRPC status message when the error came from a runtime), where it came
+/// from ([`Error::operation`], [`Error::endpoint`], [`Error::backend`]), and the backend's
+/// own error as its [`source`](std::error::Error::source). Converting a [`tonic::Status`]
+/// into an `Error` and back gives the same status: code, message, details and metadata.
+/// New fields can come without breaking callers: the fields are private, read through
+/// methods and set through constructors.
 ///
 /// Tools branch on the category, never on message text:
 ///
@@ -157,6 +159,15 @@ impl fmt::Display for ErrorKind {
 /// assert_eq!(err.kind(), ErrorKind::NotFound);
 /// assert!(!err.is_retryable());
 /// assert_eq!(err.to_string(), "not found: stopping pod web: container \"abc\" not found");
+///
+/// // Where it came from, shown after the message.
+/// let err = Error::unknown("exit status 1")
+///     .with_origin("ExecSync", "unix:///run/containerd/containerd.sock");
+/// assert_eq!(err.operation(), Some("ExecSync"));
+/// assert_eq!(
+///     err.to_string(),
+///     "unknown error: exit status 1 (ExecSync on unix:///run/containerd/containerd.sock)"
+/// );
 /// # Ok(()) }
 /// ```
 ///
@@ -171,211 +182,58 @@ impl fmt::Display for ErrorKind {
 /// let back = tonic::Status::from(err);
 /// assert_eq!((back.code(), back.message()), (status.code(), status.message()));
 /// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// See [`ErrorKind::Cancelled`].
-    #[error("cancelled: {message}")]
-    Cancelled {
-        /// What happened.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::Unknown`].
-    #[error("{message}")]
-    Unknown {
-        /// What happened.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::InvalidArgument`].
-    #[error("invalid argument: {message}")]
-    InvalidArgument {
-        /// What was wrong, naming the field.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::DeadlineExceeded`].
-    #[error("deadline exceeded: {message}")]
-    DeadlineExceeded {
-        /// What timed out.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::NotFound`].
-    #[error("not found: {message}")]
-    NotFound {
-        /// What was not found.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::AlreadyExists`].
-    #[error("already exists: {message}")]
-    AlreadyExists {
-        /// What exists already.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::PermissionDenied`].
-    #[error("permission denied: {message}")]
-    PermissionDenied {
-        /// What was denied.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::ResourceExhausted`].
-    #[error("resource exhausted: {message}")]
-    ResourceExhausted {
-        /// What ran out.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::FailedPrecondition`].
-    #[error("failed precondition: {message}")]
-    FailedPrecondition {
-        /// Which state prevented the operation.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::Aborted`].
-    #[error("aborted: {message}")]
-    Aborted {
-        /// What was aborted.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::OutOfRange`].
-    #[error("out of range: {message}")]
-    OutOfRange {
-        /// What was out of range.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// The backend does not implement `operation`; its capability reports it as absent.
-    #[error("unimplemented: {message}")]
-    Unimplemented {
-        /// The CRI operation ("Exec", "CheckpointContainer").
-        operation: String,
-        /// The backend that lacks it ("docker", "containerd 1.6.20").
-        backend: String,
-        /// The full message (from the runtime, or built from `operation` and `backend`).
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::Internal`].
-    #[error("internal error: {message}")]
-    Internal {
-        /// What failed.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::Unavailable`].
-    #[error("unavailable: {message}")]
-    Unavailable {
-        /// What could not be reached.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::DataLoss`].
-    #[error("data loss: {message}")]
-    DataLoss {
-        /// What was lost.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
-    /// See [`ErrorKind::Unauthenticated`].
-    #[error("unauthenticated: {message}")]
-    Unauthenticated {
-        /// What needed authentication.
-        message: String,
-        /// The backend's error.
-        #[source]
-        source: Option<BoxError>,
-    },
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    operation: Option<String>,
+    endpoint: Option<String>,
+    backend: Option<String>,
+    source: Option<BoxError>,
 }
 
-macro_rules! kinds {
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Error");
+        s.field("kind", &self.kind).field("message", &self.message);
+        if let Some(operation) = &self.operation {
+            s.field("operation", operation);
+        }
+        if let Some(endpoint) = &self.endpoint {
+            s.field("endpoint", endpoint);
+        }
+        if let Some(backend) = &self.backend {
+            s.field("backend", backend);
+        }
+        if let Some(source) = &self.source {
+            s.field("source", source);
+        }
+        s.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)?;
+        match (&self.operation, &self.endpoint) {
+            (Some(operation), Some(endpoint)) => write!(f, " ({operation} on {endpoint})"),
+            (Some(operation), None) => write!(f, " ({operation})"),
+            (None, Some(endpoint)) => write!(f, " (on {endpoint})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+macro_rules! constructors {
     ($($variant:ident => $ctor:ident),* $(,)?) => {
         impl Error {
-            /// An error of category `kind` with `message` and no source.
-            pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-                Self::with_source_opt(kind, message.into(), None)
-            }
-
-            /// An error of category `kind` with `message`, keeping `source`.
-            pub fn with_source(
-                kind: ErrorKind,
-                message: impl Into<String>,
-                source: impl Into<BoxError>,
-            ) -> Self {
-                Self::with_source_opt(kind, message.into(), Some(source.into()))
-            }
-
-            fn with_source_opt(kind: ErrorKind, message: String, source: Option<BoxError>) -> Self {
-                match kind {
-                    ErrorKind::Unimplemented => Error::Unimplemented {
-                        operation: String::new(),
-                        backend: String::new(),
-                        message,
-                        source,
-                    },
-                    $(ErrorKind::$variant => Error::$variant { message, source },)*
-                }
-            }
-
-            /// The category.
-            pub fn kind(&self) -> ErrorKind {
-                match self {
-                    Error::Unimplemented { .. } => ErrorKind::Unimplemented,
-                    $(Error::$variant { .. } => ErrorKind::$variant,)*
-                }
-            }
-
-            /// The message without the category prefix (the gRPC status message).
-            pub fn message(&self) -> &str {
-                match self {
-                    Error::Unimplemented { message, .. } => message,
-                    $(Error::$variant { message, .. } => message,)*
-                }
-            }
-
-            fn source_ref(&self) -> Option<&BoxError> {
-                match self {
-                    Error::Unimplemented { source, .. } => source.as_ref(),
-                    $(Error::$variant { source, .. } => source.as_ref(),)*
-                }
-            }
-
             $(
                 #[doc = concat!("An [`ErrorKind::", stringify!($variant), "`] error with `message`.")]
                 pub fn $ctor(message: impl Into<String>) -> Self {
@@ -386,7 +244,7 @@ macro_rules! kinds {
     };
 }
 
-kinds! {
+constructors! {
     Cancelled => cancelled,
     Unknown => unknown,
     InvalidArgument => invalid_argument,
@@ -405,97 +263,144 @@ kinds! {
 }
 
 impl Error {
+    /// An error of category `kind` with `message` and no source.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            operation: None,
+            endpoint: None,
+            backend: None,
+            source: None,
+        }
+    }
+
+    /// An error of category `kind` with `message`, keeping `source`.
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error {
+            source: Some(source.into()),
+            ..Self::new(kind, message)
+        }
+    }
+
     /// `operation` is not implemented by `backend`.
     ///
     /// ```
     /// let err = anycri_core::Error::unimplemented("Attach", "my-runtime");
     /// assert!(err.is_unimplemented());
     /// assert_eq!(err.message(), "Attach is not implemented by my-runtime");
+    /// assert_eq!((err.operation(), err.backend()), (Some("Attach"), Some("my-runtime")));
     /// ```
     pub fn unimplemented(operation: impl Into<String>, backend: impl Into<String>) -> Self {
         let operation = operation.into();
         let backend = backend.into();
-        let message = format!("{operation} is not implemented by {backend}");
-        Error::Unimplemented {
-            operation,
-            backend,
-            message,
-            source: None,
+        Error {
+            message: format!("{operation} is not implemented by {backend}"),
+            operation: Some(operation),
+            backend: Some(backend),
+            ..Self::new(ErrorKind::Unimplemented, "")
         }
+    }
+
+    /// The same error, naming the CRI operation (`"ContainerStatus"`) and the endpoint
+    /// (`"unix:///run/containerd/containerd.sock"`) it came from. An origin already set is
+    /// kept: the innermost call knows best.
+    pub fn with_origin(
+        mut self,
+        operation: impl Into<String>,
+        endpoint: impl Into<String>,
+    ) -> Self {
+        if self.operation.is_none() {
+            self.operation = Some(operation.into());
+        }
+        if self.endpoint.is_none() {
+            self.endpoint = Some(endpoint.into());
+        }
+        self
+    }
+
+    /// The same error, naming the backend that produced it (`"docker 28.5.2"`) unless one
+    /// is named already.
+    pub fn with_backend(mut self, backend: impl Into<String>) -> Self {
+        if self.backend.is_none() {
+            self.backend = Some(backend.into());
+        }
+        self
+    }
+
+    /// The category.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message without the category prefix or origin (the gRPC status message).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The CRI operation that failed, when known (`"ExecSync"`).
+    pub fn operation(&self) -> Option<&str> {
+        self.operation.as_deref()
+    }
+
+    /// The endpoint the failed call went to, when known.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The backend that produced the error, when named (always for
+    /// [`Error::unimplemented`]).
+    pub fn backend(&self) -> Option<&str> {
+        self.backend.as_deref()
+    }
+
+    /// The gRPC status details (`grpc-status-details-bin`) of the runtime's answer, when the
+    /// error came from one and it had any.
+    pub fn details(&self) -> Option<&[u8]> {
+        self.as_status()
+            .map(|s| s.details())
+            .filter(|d| !d.is_empty())
     }
 
     /// The gRPC code of the category.
     pub fn code(&self) -> tonic::Code {
-        self.kind().code()
+        self.kind.code()
     }
 
     /// Whether the same call may succeed if made again unchanged: the runtime was unreachable,
     /// the call was aborted by a conflict, or a deadline expired.
     pub fn is_retryable(&self) -> bool {
         matches!(
-            self.kind(),
+            self.kind,
             ErrorKind::Unavailable | ErrorKind::Aborted | ErrorKind::DeadlineExceeded
         )
     }
 
     /// Whether this is a [`ErrorKind::NotFound`] error.
     pub fn is_not_found(&self) -> bool {
-        self.kind() == ErrorKind::NotFound
+        self.kind == ErrorKind::NotFound
     }
 
     /// Whether this is a [`ErrorKind::Unimplemented`] error.
     pub fn is_unimplemented(&self) -> bool {
-        self.kind() == ErrorKind::Unimplemented
+        self.kind == ErrorKind::Unimplemented
     }
 
     /// The `tonic::Status` this error was made from, if it was.
     pub fn as_status(&self) -> Option<&tonic::Status> {
-        self.source_ref()
+        self.source
+            .as_ref()
             .and_then(|s| s.downcast_ref::<tonic::Status>())
     }
 
     /// The same error with `context: ` put before its message.
-    pub fn context(self, context: impl fmt::Display) -> Self {
-        let kind = self.kind();
-        let message = format!("{context}: {}", self.message());
-        match self {
-            Error::Unimplemented {
-                operation,
-                backend,
-                source,
-                ..
-            } => Error::Unimplemented {
-                operation,
-                backend,
-                message,
-                source,
-            },
-            other => {
-                let source = other.into_source();
-                Self::with_source_opt(kind, message, source)
-            }
-        }
-    }
-
-    fn into_source(self) -> Option<BoxError> {
-        match self {
-            Error::Unimplemented { source, .. } => source,
-            Error::Cancelled { source, .. }
-            | Error::Unknown { source, .. }
-            | Error::InvalidArgument { source, .. }
-            | Error::DeadlineExceeded { source, .. }
-            | Error::NotFound { source, .. }
-            | Error::AlreadyExists { source, .. }
-            | Error::PermissionDenied { source, .. }
-            | Error::ResourceExhausted { source, .. }
-            | Error::FailedPrecondition { source, .. }
-            | Error::Aborted { source, .. }
-            | Error::OutOfRange { source, .. }
-            | Error::Internal { source, .. }
-            | Error::Unavailable { source, .. }
-            | Error::DataLoss { source, .. }
-            | Error::Unauthenticated { source, .. } => source,
-        }
+    pub fn context(mut self, context: impl fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
     }
 }
 
@@ -503,7 +408,7 @@ impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
         let kind = ErrorKind::from_code(status.code());
         let message = status.message().to_owned();
-        Error::with_source_opt(kind, message, Some(Box::new(status)))
+        Error::with_source(kind, message, status)
     }
 }
 

@@ -378,19 +378,25 @@ impl GrpcRuntime {
             req.set_timeout(d.min(MAX_GRPC_TIMEOUT));
         }
         let fut = call(self.clone(), req);
+        let origin = |e: Error| {
+            e.with_origin(
+                operation.name,
+                format!("unix://{}", self.inner.path.display()),
+            )
+        };
         let result = match deadline {
             // The server enforces grpc-timeout too; this bounds a server that does not.
             Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
-                Error::deadline_exceeded(format!(
+                origin(Error::deadline_exceeded(format!(
                     "{} did not complete within {d:?}",
                     operation.name
-                ))
+                )))
             })?,
             None => fut.await,
         };
         result
             .map(tonic::Response::into_inner)
-            .map_err(|status| flavour::error(self.flavour().as_ref(), Error::from(status)))
+            .map_err(|status| origin(flavour::error(self.flavour().as_ref(), Error::from(status))))
     }
 
     /// Run a call; when the socket does not answer, wait for the runtime to come back (with
@@ -441,7 +447,10 @@ impl GrpcRuntime {
         >,
     {
         let streaming = self.run(operation, request, call).await?;
-        Ok(streaming.map_err(Error::from).boxed())
+        let endpoint = format!("unix://{}", self.inner.path.display());
+        Ok(streaming
+            .map_err(move |status| Error::from(status).with_origin(operation.name, &endpoint))
+            .boxed())
     }
 
     /// `Stream*` with a fallback: on Unimplemented, remember it and serve the unary list as
