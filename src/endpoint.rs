@@ -36,11 +36,196 @@ pub enum Endpoint {
     Docker {
         /// Docker's socket.
         socket: std::path::PathBuf,
-        /// Shim settings from the query string (`pause_image`, `state_dir`, `role`,
-        /// `network_plugin=bridge|cni`, `cni_bin_dir`, `cni_conf_dir`,
-        /// `streaming_address=IP[:PORT]`).
-        options: Vec<(String, String)>,
+        /// Shim settings from the query string, validated and typed.
+        options: DockerOptions,
     },
+}
+
+/// The Docker shim's settings from a `docker://` endpoint's query string
+/// (`?pause_image=...&state_dir=...&role=...&network_plugin=bridge|cni&cni_bin_dir=...&cni_conf_dir=...&streaming_address=IP[:PORT]`).
+/// Every value is checked when the endpoint is parsed; `None` means the shim's default.
+///
+/// ```
+/// use anycri::{DockerNetwork, DockerRole, Endpoint};
+/// let Endpoint::Docker { options, .. } = Endpoint::parse(
+///     "docker:///var/run/docker.sock?role=read-only&network_plugin=cni&cni_conf_dir=/etc/cni/net.d",
+/// )? else { unreachable!() };
+/// assert_eq!(options.role, Some(DockerRole::ReadOnly));
+/// assert!(matches!(options.network, Some(DockerNetwork::Cni { .. })));
+/// assert_eq!(options.state_dir_or_default().to_str(), Some("/var/lib/anycri-docker"));
+/// # Ok::<(), anycri::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DockerOptions {
+    /// The pod infra ("pause") image (`pause_image`).
+    pub pause_image: Option<String>,
+    /// The shim's state directory (`state_dir`; default [`DockerOptions::DEFAULT_STATE_DIR`]).
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Who writes container logs (`role`).
+    pub role: Option<DockerRole>,
+    /// How pods get their network (`network_plugin`, `cni_bin_dir`, `cni_conf_dir`).
+    pub network: Option<DockerNetwork>,
+    /// Where the streaming server listens (`streaming_address`).
+    pub streaming_address: Option<std::net::SocketAddr>,
+}
+
+impl DockerOptions {
+    /// The shim's state directory when `state_dir` is not given.
+    pub const DEFAULT_STATE_DIR: &'static str = "/var/lib/anycri-docker";
+
+    /// The state directory the shim uses: `state_dir` or the default.
+    pub fn state_dir_or_default(&self) -> std::path::PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| Self::DEFAULT_STATE_DIR.into())
+    }
+
+    fn parse(uri: &str, query: &str) -> Result<Self> {
+        let mut raw: Vec<(&str, &str)> = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "endpoint {uri:?}: option {pair:?} must be key=value"
+                ))
+            })?;
+            if !DOCKER_OPTIONS.contains(&k) {
+                return Err(Error::invalid_argument(format!(
+                    "endpoint {uri:?}: unknown option {k:?} (known: {})",
+                    DOCKER_OPTIONS.join(", ")
+                )));
+            }
+            raw.push((k, v));
+        }
+        // The last of a repeated option wins, as in a command line.
+        let get = |key: &str| raw.iter().rev().find(|(k, _)| *k == key).map(|(_, v)| *v);
+        let bad = |e: Error| e.context(format!("endpoint {uri:?}"));
+        let mut options = DockerOptions {
+            pause_image: get("pause_image").map(str::to_owned),
+            state_dir: get("state_dir").map(Into::into),
+            role: get("role")
+                .map(DockerRole::parse)
+                .transpose()
+                .map_err(bad)?,
+            network: None,
+            streaming_address: get("streaming_address")
+                .map(parse_streaming_address)
+                .transpose()
+                .map_err(bad)?,
+        };
+        let cni_dirs = get("cni_bin_dir").is_some() || get("cni_conf_dir").is_some();
+        options.network = match get("network_plugin") {
+            None if !cni_dirs => None,
+            Some("bridge") if !cni_dirs => Some(DockerNetwork::Bridge),
+            None | Some("bridge") => {
+                return Err(Error::invalid_argument(format!(
+                    "endpoint {uri:?}: cni_bin_dir and cni_conf_dir need network_plugin=cni"
+                )));
+            }
+            Some("cni") => Some(DockerNetwork::Cni {
+                bin_dir: get("cni_bin_dir").unwrap_or("/opt/cni/bin").into(),
+                conf_dir: get("cni_conf_dir").unwrap_or("/etc/cni/net.d").into(),
+            }),
+            Some(other) => {
+                return Err(Error::invalid_argument(format!(
+                    "endpoint {uri:?}: network_plugin {other:?} must be bridge or cni"
+                )));
+            }
+        };
+        if let Some(dir) = &options.state_dir
+            && !dir.is_absolute()
+        {
+            return Err(Error::invalid_argument(format!(
+                "endpoint {uri:?}: state_dir {dir:?} must be an absolute path"
+            )));
+        }
+        Ok(options)
+    }
+}
+
+/// Who writes container logs on a Docker node (the `role` option; see
+/// `anycri::docker::NodeRole`, which it becomes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DockerRole {
+    /// `manager`: own the node from the start, as `anycri shim docker` does.
+    Manager,
+    /// `auto`: become the owner at the first StartContainer if nobody is (the default).
+    Auto,
+    /// `read-only`: never write logs.
+    ReadOnly,
+}
+
+impl DockerRole {
+    /// Parses `manager`, `auto` or `read-only`.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "manager" => Ok(DockerRole::Manager),
+            "auto" => Ok(DockerRole::Auto),
+            "read-only" | "readonly" => Ok(DockerRole::ReadOnly),
+            other => Err(Error::invalid_argument(format!(
+                "role {other:?}: want manager, auto or read-only"
+            ))),
+        }
+    }
+}
+
+/// How the Docker shim gives pods their network (the `network_plugin` option).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DockerNetwork {
+    /// Docker's default bridge network.
+    Bridge,
+    /// CNI plugins from `bin_dir` with the configuration in `conf_dir`.
+    Cni {
+        /// Where the plugin binaries are (default `/opt/cni/bin`).
+        bin_dir: std::path::PathBuf,
+        /// Where the network configuration is (default `/etc/cni/net.d`).
+        conf_dir: std::path::PathBuf,
+    },
+}
+
+/// How [`connect_with`] connects.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = anycri::ConnectOptions::default()
+///     .connect_timeout(Duration::from_millis(500))
+///     .request_timeout(Duration::from_secs(30));
+/// assert_eq!(options.connect_timeout, Duration::from_millis(500));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// How long to wait for the endpoint to accept a connection and answer its first call
+    /// (the CRI `Version` handshake, Docker's `/version`). Default 5 s.
+    pub connect_timeout: Duration,
+    /// The base request timeout the kubelet's per-call deadlines derive from (gRPC backend;
+    /// default 2 min, the kubelet's `--runtime-request-timeout`).
+    pub request_timeout: Option<Duration>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: None,
+        }
+    }
+}
+
+impl ConnectOptions {
+    /// Sets [`ConnectOptions::connect_timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ConnectOptions::request_timeout`].
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
 }
 
 impl Endpoint {
@@ -59,7 +244,7 @@ impl Endpoint {
     ///     unreachable!()
     /// };
     /// assert_eq!(socket.to_str(), Some("/var/run/docker.sock"));
-    /// assert_eq!(options, [("pause_image".to_string(), "registry.k8s.io/pause:3.9".to_string())]);
+    /// assert_eq!(options.pause_image.as_deref(), Some("registry.k8s.io/pause:3.9"));
     /// assert!(Endpoint::parse("tcp://10.0.0.1:1234").unwrap_err().kind() == anycri::ErrorKind::InvalidArgument);
     /// # Ok::<(), anycri::Error>(())
     /// ```
@@ -82,24 +267,9 @@ impl Endpoint {
                         "endpoint {uri:?}: the Docker socket path must be absolute (docker:///var/run/docker.sock)"
                     )));
                 }
-                let mut options = Vec::new();
-                for pair in query.split('&').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').ok_or_else(|| {
-                        Error::invalid_argument(format!(
-                            "endpoint {uri:?}: option {pair:?} must be key=value"
-                        ))
-                    })?;
-                    if !DOCKER_OPTIONS.contains(&k) {
-                        return Err(Error::invalid_argument(format!(
-                            "endpoint {uri:?}: unknown option {k:?} (known: {})",
-                            DOCKER_OPTIONS.join(", ")
-                        )));
-                    }
-                    options.push((k.to_owned(), v.to_owned()));
-                }
                 Ok(Endpoint::Docker {
                     socket: path.into(),
-                    options,
+                    options: DockerOptions::parse(uri, query)?,
                 })
             }
             Some(("unix", _)) | None => {
@@ -151,17 +321,34 @@ impl std::fmt::Debug for Connected {
     }
 }
 
-async fn connect_with(uri: &str, connect_timeout: Duration) -> Result<Connected> {
+/// Connect to the backend `uri` names, with `options`: see [`connect`] for the URIs.
+///
+/// The connect timeout bounds the whole connection, handshake included: a socket that
+/// accepts but does not answer gRPC fails after it, not after the request timeout.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri::Result<()> {
+/// use std::time::Duration;
+/// use anycri::ConnectOptions;
+/// let options = ConnectOptions::default().connect_timeout(Duration::from_millis(300));
+/// let err = anycri::connect_with("unix:///nonexistent/cri.sock", options).await.unwrap_err();
+/// assert_eq!(err.kind(), anycri::ErrorKind::Unavailable);
+/// assert!(err.to_string().contains("/nonexistent/cri.sock"));
+/// # Ok(()) }
+/// ```
+pub async fn connect_with(uri: &str, options: ConnectOptions) -> Result<Connected> {
     let endpoint = Endpoint::parse(uri)?;
+    let _ = &options;
     match endpoint {
         #[cfg(feature = "grpc")]
         Endpoint::Unix(path) => {
-            let rt = Arc::new(
+            let mut builder =
                 anycri_grpc::GrpcRuntime::builder(format!("unix://{}", path.display()))
-                    .connect_timeout(connect_timeout)
-                    .connect()
-                    .await?,
-            );
+                    .connect_timeout(options.connect_timeout);
+            if let Some(timeout) = options.request_timeout {
+                builder = builder.request_timeout(timeout);
+            }
+            let rt = Arc::new(builder.connect().await?);
             Ok(Connected {
                 runtime: rt.clone(),
                 image: rt,
@@ -178,8 +365,20 @@ async fn connect_with(uri: &str, connect_timeout: Duration) -> Result<Connected>
             })
         }
         #[cfg(feature = "docker")]
-        Endpoint::Docker { socket, options } => {
-            let rt = Arc::new(docker_builder(&socket, &options)?.connect().await?);
+        Endpoint::Docker {
+            socket,
+            options: docker,
+        } => {
+            let builder = docker_builder(&socket, &docker)?;
+            let rt = tokio::time::timeout(options.connect_timeout, builder.connect())
+                .await
+                .map_err(|_| {
+                    Error::deadline_exceeded(format!(
+                        "endpoint {uri:?}: Docker did not answer within the connect timeout ({:?})",
+                        options.connect_timeout
+                    ))
+                })??;
+            let rt = Arc::new(rt);
             Ok(Connected {
                 runtime: rt.clone(),
                 image: rt,
@@ -207,44 +406,41 @@ fn missing_feature(endpoint: &Endpoint) -> &'static str {
 #[cfg(feature = "docker")]
 fn docker_builder(
     socket: &std::path::Path,
-    options: &[(String, String)],
+    options: &DockerOptions,
 ) -> Result<anycri_docker::DockerRuntimeBuilder> {
     let mut builder = anycri_docker::DockerRuntime::builder(format!("unix://{}", socket.display()));
-    let get = |key: &str| {
-        options
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    if let Some(image) = get("pause_image") {
-        builder = builder.pause_image(image);
+    if let Some(image) = &options.pause_image {
+        builder = builder.pause_image(image.clone());
     }
-    if let Some(role) = get("role") {
-        builder = builder.role(anycri_docker::NodeRole::parse(&role)?);
+    if let Some(role) = options.role {
+        builder = builder.role(match role {
+            DockerRole::Manager => anycri_docker::NodeRole::Manager,
+            DockerRole::Auto => anycri_docker::NodeRole::Auto,
+            DockerRole::ReadOnly => anycri_docker::NodeRole::ReadOnly,
+        });
     }
-    if let Some(dir) = get("state_dir") {
-        builder = builder.state_dir(dir);
+    if let Some(dir) = &options.state_dir {
+        builder = builder.state_dir(dir.clone());
     }
-    if let Some(address) = get("streaming_address") {
-        builder = builder.streaming_address(parse_streaming_address(&address)?);
-    }
-    match get("network_plugin").as_deref() {
-        None | Some("bridge") => {}
-        Some("cni") => {
-            builder = builder.network_plugin(anycri_docker::NetworkPlugin::Cni {
-                bin_dir: get("cni_bin_dir")
-                    .unwrap_or_else(|| "/opt/cni/bin".into())
-                    .into(),
-                conf_dir: get("cni_conf_dir")
-                    .unwrap_or_else(|| "/etc/cni/net.d".into())
-                    .into(),
-            });
+    if let Some(address) = options.streaming_address {
+        #[cfg(feature = "docker-streaming")]
+        {
+            builder = builder.streaming_address(address);
         }
-        Some(other) => {
+        #[cfg(not(feature = "docker-streaming"))]
+        {
             return Err(Error::invalid_argument(format!(
-                "network_plugin {other:?} must be bridge or cni"
+                "streaming_address {address}: this build of anycri has the Docker shim without its streaming server; enable the `docker-streaming` feature of the anycri crate"
             )));
+        }
+    }
+    match &options.network {
+        None | Some(DockerNetwork::Bridge) => {}
+        Some(DockerNetwork::Cni { bin_dir, conf_dir }) => {
+            builder = builder.network_plugin(anycri_docker::NetworkPlugin::Cni {
+                bin_dir: bin_dir.clone(),
+                conf_dir: conf_dir.clone(),
+            });
         }
     }
     Ok(builder)
@@ -291,7 +487,7 @@ pub fn parse_streaming_address(address: &str) -> Result<std::net::SocketAddr> {
 /// # Ok(()) }
 /// ```
 pub async fn connect(uri: &str) -> Result<Connected> {
-    connect_with(uri, Duration::from_secs(5)).await
+    connect_with(uri, ConnectOptions::default()).await
 }
 
 /// Connect to an image service endpoint (`IMAGE_SERVICE_ENDPOINT`-style); the runtime
@@ -339,7 +535,12 @@ pub async fn connect_auto() -> Result<Connected> {
     }
     let mut tried = Vec::new();
     for uri in DEFAULT_ENDPOINTS {
-        match connect_with(uri, Duration::from_secs(2)).await {
+        match connect_with(
+            uri,
+            ConnectOptions::default().connect_timeout(Duration::from_secs(2)),
+        )
+        .await
+        {
             Ok(mut connected) => {
                 if let Some(image_uri) = &image_uri {
                     connected.image = connect_image(image_uri).await?;
@@ -357,6 +558,8 @@ pub async fn connect_auto() -> Result<Connected> {
 
 #[cfg(test)]
 mod tests {
+    use anycri_core::ErrorKind;
+
     #[test]
     fn a_missing_backend_names_its_feature() {
         for (uri, feature) in [
@@ -381,20 +584,46 @@ mod tests {
             Endpoint::parse("docker:///var/run/docker.sock").unwrap(),
             Endpoint::Docker {
                 socket: "/var/run/docker.sock".into(),
-                options: vec![]
+                options: DockerOptions::default()
             }
         );
         assert_eq!(
             Endpoint::parse("docker:///d.sock?pause_image=p:1&state_dir=/s").unwrap(),
             Endpoint::Docker {
                 socket: "/d.sock".into(),
-                options: vec![
-                    ("pause_image".into(), "p:1".into()),
-                    ("state_dir".into(), "/s".into())
-                ]
+                options: DockerOptions {
+                    pause_image: Some("p:1".into()),
+                    state_dir: Some("/s".into()),
+                    ..Default::default()
+                }
             }
         );
         assert!(Endpoint::parse("docker:///d.sock?bogus=1").is_err());
+        // Every value is checked at parse time.
+        for bad in [
+            "docker:///d.sock?role=boss",
+            "docker:///d.sock?network_plugin=kubenet",
+            "docker:///d.sock?cni_conf_dir=/etc/cni/net.d",
+            "docker:///d.sock?state_dir=relative/dir",
+            "docker:///d.sock?streaming_address=localhost:1",
+        ] {
+            let err = Endpoint::parse(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{bad}");
+            assert!(err.message().contains(bad), "{bad}: {err}");
+        }
+        let Endpoint::Docker { options, .. } =
+            Endpoint::parse("docker:///d.sock?role=auto&role=manager&network_plugin=cni").unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(options.role, Some(DockerRole::Manager));
+        assert_eq!(
+            options.network,
+            Some(DockerNetwork::Cni {
+                bin_dir: "/opt/cni/bin".into(),
+                conf_dir: "/etc/cni/net.d".into()
+            })
+        );
         assert!(Endpoint::parse("docker:///d.sock?streaming_address=127.0.0.1:10010").is_ok());
         assert_eq!(
             parse_streaming_address("127.0.0.1:10010").unwrap(),

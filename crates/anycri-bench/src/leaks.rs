@@ -566,19 +566,10 @@ impl LeakProbe {
         } else {
             match anycri::Endpoint::parse(&t.uri) {
                 Ok(anycri::Endpoint::Docker { socket, options }) => {
-                    let get = |k: &str| {
-                        options
-                            .iter()
-                            .find(|(key, _)| key == k)
-                            .map(|(_, v)| v.clone())
-                    };
                     docker_socket = Some(socket);
-                    let state = get("state_dir").unwrap_or_else(|| "/var/lib/anycri-docker".into());
-                    probe.checkpoint_dir = Some(Path::new(&state).join("sandboxes"));
-                    if get("network_plugin").as_deref() == Some("cni") {
-                        cni_conf_dir = Some(PathBuf::from(
-                            get("cni_conf_dir").unwrap_or_else(|| "/etc/cni/net.d".into()),
-                        ));
+                    probe.checkpoint_dir = Some(options.state_dir_or_default().join("sandboxes"));
+                    if let Some(anycri::DockerNetwork::Cni { conf_dir, .. }) = options.network {
+                        cni_conf_dir = Some(conf_dir);
                     }
                 }
                 Ok(anycri::Endpoint::Unix(_)) => {
