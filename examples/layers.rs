@@ -79,11 +79,12 @@ async fn main() -> Result<()> {
     //    have taken effect.
     let flaky = Layered::new(fake.clone(), FailEveryOther::default());
     let runtime = flaky
-        .with_retries(RetryLayer {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_secs(1),
-        })
+        .with_retries(
+            RetryLayer::default()
+                .max_attempts(3)
+                .initial_backoff(Duration::from_millis(50))
+                .max_backoff(Duration::from_secs(1)),
+        )
         .with_tracing();
     for _ in 0..3 {
         let status = runtime.get_container_status(&ids.container_id).await?;

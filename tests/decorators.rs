@@ -78,11 +78,10 @@ async fn retry_layer_repeats_reads_only() {
     mock.expect_container_status()
         .times(1)
         .returning(|_| Err(Error::not_found("no such container")));
-    let policy = RetryLayer {
-        max_attempts: 4,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-    };
+    let policy = RetryLayer::default()
+        .max_attempts(4)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(2));
     let rt: Arc<dyn RuntimeService> = Arc::new(mock.with_retries(policy));
 
     rt.list_containers(ListContainersRequest::default())

@@ -9,6 +9,8 @@ use crate::{api::*, error::Result, service::RuntimeService};
 
 /// Which runtime answers, recognised from `Version.runtime_name`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum RuntimeFlavour {
     /// containerd's CRI plugin.
     Containerd,
@@ -44,6 +46,8 @@ impl RuntimeFlavour {
 
 /// The cgroup driver the runtime uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub enum CgroupDriverKind {
     /// systemd manages cgroups.
     Systemd,
@@ -53,6 +57,8 @@ pub enum CgroupDriverKind {
 
 /// One runtime handler (an OCI runtime class) and its features.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct HandlerInfo {
     /// Its name ("" is the default handler).
     pub name: String,
@@ -63,8 +69,10 @@ pub struct HandlerInfo {
 }
 
 /// Which optional parts of the CRI work on this runtime. `false` means calls fail with
-/// [`crate::Error::Unimplemented`] (or an equivalent refusal).
+/// [`crate::ErrorKind::Unimplemented`] error (or an equivalent refusal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Capabilities {
     /// `Exec` returns a streaming URL.
     pub exec: bool,
@@ -92,8 +100,8 @@ pub struct Capabilities {
 
 impl Capabilities {
     /// Each capability with its name, for tables and reports.
-    pub fn entries(&self) -> [(&'static str, bool); 10] {
-        [
+    pub fn entries(&self) -> Vec<(&'static str, bool)> {
+        vec![
             ("exec", self.exec),
             ("attach", self.attach),
             ("port_forward", self.port_forward),
@@ -113,6 +121,8 @@ impl Capabilities {
 
 /// A runtime condition from `Status` (RuntimeReady, NetworkReady).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct Condition {
     /// Condition type.
     pub kind: String,
@@ -126,6 +136,8 @@ pub struct Condition {
 
 /// Everything anycri learned about a runtime.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
 pub struct RuntimeInfo {
     /// `Version.runtime_name`.
     pub runtime_name: String,
@@ -148,7 +160,7 @@ pub struct RuntimeInfo {
     /// Why a capability is absent, by its name in [`Capabilities::entries`], where discovery
     /// learned more than "Unimplemented" (a runtime that turned the feature off, a missing
     /// host tool).
-    pub capability_reasons: BTreeMap<&'static str, String>,
+    pub capability_reasons: BTreeMap<String, String>,
 }
 
 impl RuntimeInfo {
@@ -292,7 +304,7 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
     caps.checkpoint_container = checkpoint.is_ok();
     if let Err(reason) = checkpoint {
         info.capability_reasons
-            .insert("checkpoint_container", reason);
+            .insert("checkpoint_container".into(), reason);
     }
     caps.pod_sandbox_stats = works(
         &runtime
@@ -320,7 +332,8 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
     let events = events_support(runtime).await;
     caps.container_events = events.is_ok();
     if let Err(reason) = events {
-        info.capability_reasons.insert("container_events", reason);
+        info.capability_reasons
+            .insert("container_events".into(), reason);
     }
     caps.list_streaming = works(
         &runtime
@@ -340,7 +353,7 @@ pub async fn discover(runtime: &dyn RuntimeService) -> Result<RuntimeInfo> {
 /// and neither does a stream the runtime ends at once with no event (CRI-O does so when
 /// `enable_pod_events` is off).
 async fn events_support(runtime: &dyn RuntimeService) -> std::result::Result<(), String> {
-    use futures::StreamExt;
+    use futures_util::StreamExt;
     let wait = Duration::from_millis(500);
     let mut stream =
         match tokio::time::timeout(wait, runtime.get_container_events(GetEventsRequest {})).await {
@@ -432,6 +445,38 @@ fn cgroup_driver_from_info(info: &BTreeMap<String, String>) -> Option<CgroupDriv
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn info_types_round_trip_through_serde() {
+        let mut info = RuntimeInfo {
+            runtime_name: "containerd".into(),
+            runtime_version: "v2.1.9".into(),
+            runtime_api_version: "v1".into(),
+            flavour: RuntimeFlavour::Other("kata".into()),
+            handlers: vec![HandlerInfo {
+                name: "runc".into(),
+                recursive_read_only_mounts: true,
+                user_namespaces: false,
+            }],
+            cgroup_driver: Some(CgroupDriverKind::Systemd),
+            conditions: vec![],
+            status_info: BTreeMap::new(),
+            capabilities: Capabilities {
+                exec: true,
+                ..Default::default()
+            },
+            capability_reasons: BTreeMap::new(),
+        };
+        info.capability_reasons
+            .insert("checkpoint_container".into(), "no criu".into());
+        let json = serde_json::to_value(&info).unwrap();
+        assert_eq!(json["capabilities"]["exec"], true);
+        assert_eq!(json["flavour"]["Other"], "kata");
+        assert_eq!(json["capability_reasons"]["checkpoint_container"], "no criu");
+        let back: RuntimeInfo = serde_json::from_value(json).unwrap();
+        assert_eq!(back, info);
+    }
 
     #[test]
     fn checkpoint_from_the_probe() {

@@ -36,6 +36,7 @@ use crate::{
 
 /// What a layer knows about one call.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct Call<'a> {
     /// The RPC.
     pub operation: &'static Operation,
@@ -200,7 +201,18 @@ impl Layer for TimeoutLayer {
 
 /// Retries read-only calls that failed with a retryable error ([`Error::is_retryable`]),
 /// with exponential backoff. Calls that change state are never repeated.
+///
+/// ```
+/// use std::time::Duration;
+/// use anycri_core::RetryLayer;
+/// let retries = RetryLayer::default()
+///     .max_attempts(3)
+///     .initial_backoff(Duration::from_millis(50))
+///     .max_backoff(Duration::from_secs(1));
+/// assert_eq!(retries.max_attempts, 3);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct RetryLayer {
     /// How many attempts in all (1 means no retry).
     pub max_attempts: u32,
@@ -217,6 +229,26 @@ impl Default for RetryLayer {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
         }
+    }
+}
+
+impl RetryLayer {
+    /// Sets [`RetryLayer::max_attempts`].
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Sets [`RetryLayer::initial_backoff`].
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// Sets [`RetryLayer::max_backoff`].
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
     }
 }
 

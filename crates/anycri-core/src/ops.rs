@@ -58,6 +58,7 @@ pub enum Shape {
 /// assert_eq!(op::ALL.len(), 41);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Operation {
     /// The RPC's name in the CRI ("RunPodSandbox").
     pub name: &'static str,
