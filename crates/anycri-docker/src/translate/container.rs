@@ -682,4 +682,770 @@ mod tests {
             Some("seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}")
         );
     }
+
+    // ---- Table tests: a CRI config in, the whole Docker create body out. ----
+
+    use std::collections::HashMap;
+
+    use bollard::models::{
+        Mount as DockerMountEntry, MountBindOptions, MountBindOptionsPropagationEnum, MountType,
+    };
+
+    const SANDBOX: &str = "5b";
+    const IMAGE: &str = "busybox:1";
+
+    /// Host files from a table: symlinks to resolve and seccomp profiles to read.
+    #[derive(Default)]
+    struct FakeFiles {
+        links: HashMap<&'static str, &'static str>,
+        profiles: HashMap<&'static str, &'static str>,
+    }
+
+    impl HostFiles for FakeFiles {
+        fn canonical(&self, path: &str) -> String {
+            self.links.get(path).copied().unwrap_or(path).to_owned()
+        }
+        fn seccomp_profile(&self, path: &str) -> std::io::Result<String> {
+            self.profiles
+                .get(path)
+                .map(|p| (*p).to_owned())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        }
+    }
+
+    /// The facts a case may change, owned.
+    struct Env {
+        sandbox_host: HostConfig,
+        log_directory: &'static str,
+        host: HostFacts,
+        recursive_read_only_mounts: bool,
+        privileged_fits_host: bool,
+        files: FakeFiles,
+    }
+
+    impl Env {
+        /// Docker 20.10 (API 1.41) on a host with every capability and no AppArmor, the
+        /// sandbox on Docker's bridge.
+        fn new() -> Self {
+            Env {
+                sandbox_host: HostConfig {
+                    network_mode: Some("bridge".into()),
+                    ipc_mode: Some("shareable".into()),
+                    ..Default::default()
+                },
+                log_directory: "",
+                host: HostFacts {
+                    negative_oom_score_adj: true,
+                    bounding_caps: Vec::new(),
+                    full_bounding_set: true,
+                    missing_docker_caps: Vec::new(),
+                    apparmor: false,
+                },
+                recursive_read_only_mounts: false,
+                privileged_fits_host: false,
+                files: FakeFiles {
+                    links: HashMap::from([("/link", "/target")]),
+                    profiles: HashMap::from([
+                        (
+                            "/p/allow.json",
+                            "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n",
+                        ),
+                        ("/p/list.json", "[1, 2]"),
+                    ]),
+                },
+            }
+        }
+
+        fn translate(&self, config: &ContainerConfig) -> Result<ContainerCreateBody> {
+            create_body(
+                config,
+                &ContainerFacts {
+                    sandbox_id: SANDBOX,
+                    sandbox_host: &self.sandbox_host,
+                    log_directory: self.log_directory,
+                    state_dir_label: "/state",
+                    host: &self.host,
+                    recursive_read_only_mounts: self.recursive_read_only_mounts,
+                    privileged_fits_host: self.privileged_fits_host,
+                    files: &self.files,
+                },
+            )
+        }
+    }
+
+    fn base_config() -> ContainerConfig {
+        ContainerConfig {
+            metadata: Some(ContainerMetadata {
+                name: "app".into(),
+                attempt: 0,
+            }),
+            image: Some(ImageSpec {
+                image: IMAGE.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// What the base config becomes: the sandbox's network, IPC and PID namespaces, unconfined seccomp (no
+    /// profile is unconfined in the CRI), unlimited swap, the shim's labels.
+    fn base_body() -> ContainerCreateBody {
+        ContainerCreateBody {
+            image: Some(IMAGE.into()),
+            tty: Some(false),
+            open_stdin: Some(false),
+            stdin_once: Some(false),
+            labels: Some(strings(&[
+                ("io.kubernetes.docker.type", "container"),
+                ("io.kubernetes.sandbox.id", SANDBOX),
+                ("io.anycri.container.image", IMAGE),
+                ("io.anycri.docker.state-dir", "/state"),
+            ])),
+            host_config: Some(HostConfig {
+                network_mode: Some("container:5b".into()),
+                ipc_mode: Some("container:5b".into()),
+                // NamespaceMode's default is POD.
+                pid_mode: Some("container:5b".into()),
+                privileged: Some(false),
+                readonly_rootfs: Some(false),
+                security_opt: Some(vec!["seccomp=unconfined".into()]),
+                memory_swap: Some(-1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn strings(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn linux(c: &mut ContainerConfig) -> &mut LinuxContainerConfig {
+        c.linux.get_or_insert_with(Default::default)
+    }
+    fn resources(c: &mut ContainerConfig) -> &mut LinuxContainerResources {
+        linux(c).resources.get_or_insert_with(Default::default)
+    }
+    fn security(c: &mut ContainerConfig) -> &mut LinuxContainerSecurityContext {
+        linux(c)
+            .security_context
+            .get_or_insert_with(Default::default)
+    }
+    fn namespaces(c: &mut ContainerConfig) -> &mut NamespaceOption {
+        security(c)
+            .namespace_options
+            .get_or_insert_with(Default::default)
+    }
+    fn host(b: &mut ContainerCreateBody) -> &mut HostConfig {
+        b.host_config.as_mut().unwrap()
+    }
+    fn opts(list: &[&str]) -> Option<Vec<String>> {
+        Some(list.iter().map(|s| (*s).to_owned()).collect())
+    }
+    fn profile(
+        kind: security_profile::ProfileType,
+        localhost_ref: &str,
+    ) -> Option<SecurityProfile> {
+        Some(SecurityProfile {
+            profile_type: kind as i32,
+            localhost_ref: localhost_ref.into(),
+        })
+    }
+
+    struct Case {
+        name: &'static str,
+        /// Changes to the facts (default: [`Env::new`]).
+        env: fn(&mut Env),
+        /// Changes to [`base_config`].
+        config: fn(&mut ContainerConfig),
+        /// Changes to [`base_body`]: the expected translation.
+        want: fn(&mut ContainerCreateBody),
+    }
+
+    const CASE: Case = Case {
+        name: "",
+        env: |_| {},
+        config: |_| {},
+        want: |_| {},
+    };
+
+    #[test]
+    fn container_configs_become_docker_create_bodies() {
+        use security_profile::ProfileType;
+        let cases = [
+            Case {
+                name: "the base config",
+                ..CASE
+            },
+            Case {
+                name: "command, args, env, working directory, terminal, stdin",
+                config: |c| {
+                    c.command = vec!["/bin/sh".into(), "-c".into()];
+                    c.args = vec!["echo $A".into()];
+                    c.envs = vec![
+                        KeyValue {
+                            key: "A".into(),
+                            value: "1=2".into(),
+                        },
+                        KeyValue {
+                            key: "EMPTY".into(),
+                            value: String::new(),
+                        },
+                    ];
+                    c.working_dir = "/work".into();
+                    c.tty = true;
+                    c.stdin = true;
+                    c.stdin_once = true;
+                },
+                want: |b| {
+                    b.entrypoint = opts(&["/bin/sh", "-c"]);
+                    b.cmd = opts(&["echo $A"]);
+                    b.env = opts(&["A=1=2", "EMPTY="]);
+                    b.working_dir = Some("/work".into());
+                    b.tty = Some(true);
+                    b.open_stdin = Some(true);
+                    b.stdin_once = Some(true);
+                },
+                ..CASE
+            },
+            Case {
+                name: "labels, annotations (prefixed) and the log path in the pod's directory",
+                env: |e| e.log_directory = "/var/log/pods/ns_web_u1",
+                config: |c| {
+                    c.labels = strings(&[("app", "web"), ("tier", "front")]);
+                    c.annotations = strings(&[("note", "a=b"), ("app", "shadowed?")]);
+                    c.log_path = "app/0.log".into();
+                },
+                want: |b| {
+                    let l = b.labels.as_mut().unwrap();
+                    l.extend(strings(&[
+                        ("app", "web"),
+                        ("tier", "front"),
+                        ("annotation.note", "a=b"),
+                        ("annotation.app", "shadowed?"),
+                        (
+                            "io.kubernetes.container.logpath",
+                            "/var/log/pods/ns_web_u1/app/0.log",
+                        ),
+                    ]));
+                },
+            },
+            Case {
+                name: "a log path without a log directory writes no log",
+                config: |c| c.log_path = "app/0.log".into(),
+                ..CASE
+            },
+            Case {
+                name: "cpu shares, quota, period, memory, swap, cpusets, oom score",
+                config: |c| {
+                    let r = resources(c);
+                    r.cpu_shares = 512;
+                    r.cpu_quota = 50_000;
+                    r.cpu_period = 100_000;
+                    r.memory_limit_in_bytes = 256 << 20;
+                    r.memory_swap_limit_in_bytes = 512 << 20;
+                    r.cpuset_cpus = "0-1".into();
+                    r.cpuset_mems = "0".into();
+                    r.oom_score_adj = 500;
+                },
+                want: |b| {
+                    let h = host(b);
+                    h.cpu_shares = Some(512);
+                    h.cpu_quota = Some(50_000);
+                    h.cpu_period = Some(100_000);
+                    h.memory = Some(256 << 20);
+                    h.memory_swap = Some(512 << 20);
+                    h.cpuset_cpus = Some("0-1".into());
+                    h.cpuset_mems = Some("0".into());
+                    h.oom_score_adj = Some(500);
+                },
+                ..CASE
+            },
+            Case {
+                name: "unset and negative limits are left to Docker; swap stays unlimited",
+                config: |c| {
+                    let r = resources(c);
+                    r.cpu_quota = -1;
+                    r.cpu_shares = 0;
+                    r.memory_limit_in_bytes = -1;
+                    r.memory_swap_limit_in_bytes = 0;
+                },
+                ..CASE
+            },
+            Case {
+                name: "hugepage limits and unified cgroup settings have no Docker field",
+                config: |c| {
+                    let r = resources(c);
+                    r.hugepage_limits = vec![HugepageLimit {
+                        page_size: "2MB".into(),
+                        limit: 2 << 20,
+                    }];
+                    r.unified = strings(&[("memory.high", "1000000")]);
+                },
+                ..CASE
+            },
+            Case {
+                name: "a negative oom score where the host allows lowering it",
+                config: |c| resources(c).oom_score_adj = -500,
+                want: |b| host(b).oom_score_adj = Some(-500),
+                ..CASE
+            },
+            Case {
+                name: "a negative oom score is raised to 0 where the host does not allow it",
+                env: |e| e.host.negative_oom_score_adj = false,
+                config: |c| resources(c).oom_score_adj = -500,
+                want: |b| host(b).oom_score_adj = Some(0),
+            },
+            Case {
+                name: "read-only rootfs, no_new_privs, capabilities, user and groups, masked and read-only paths",
+                config: |c| {
+                    let sc = security(c);
+                    sc.readonly_rootfs = true;
+                    sc.no_new_privs = true;
+                    sc.capabilities = Some(Capability {
+                        add_capabilities: vec!["NET_ADMIN".into()],
+                        drop_capabilities: vec!["CHOWN".into(), "KILL".into()],
+                        ..Default::default()
+                    });
+                    sc.run_as_user = Some(Int64Value { value: 1000 });
+                    sc.run_as_group = Some(Int64Value { value: 3000 });
+                    sc.supplemental_groups = vec![4000, 5000];
+                    sc.masked_paths = vec!["/proc/kcore".into()];
+                    sc.readonly_paths = vec!["/proc/sys".into()];
+                },
+                want: |b| {
+                    b.user = Some("1000:3000".into());
+                    let h = host(b);
+                    h.readonly_rootfs = Some(true);
+                    h.security_opt = opts(&["no-new-privileges", "seccomp=unconfined"]);
+                    h.cap_add = opts(&["NET_ADMIN"]);
+                    h.cap_drop = opts(&["CHOWN", "KILL"]);
+                    h.group_add = opts(&["4000", "5000"]);
+                    h.masked_paths = opts(&["/proc/kcore"]);
+                    h.readonly_paths = opts(&["/proc/sys"]);
+                },
+                ..CASE
+            },
+            Case {
+                name: "a user by name",
+                config: |c| security(c).run_as_username = "nobody".into(),
+                want: |b| b.user = Some("nobody".into()),
+                ..CASE
+            },
+            Case {
+                name: "privileged: Docker's --privileged, no seccomp whatever the profile, nothing masked",
+                config: |c| {
+                    let sc = security(c);
+                    sc.privileged = true;
+                    sc.seccomp = profile(ProfileType::Localhost, "/p/allow.json");
+                    sc.masked_paths = vec!["/proc/kcore".into()];
+                    sc.readonly_paths = vec!["/proc/sys".into()];
+                },
+                want: |b| host(b).privileged = Some(true),
+                ..CASE
+            },
+            Case {
+                name: "privileged on Docker 20.10 with a partial bounding set: ALL but what the host lacks",
+                env: |e| {
+                    e.host.full_bounding_set = false;
+                    e.host.missing_docker_caps =
+                        vec!["CAP_SYS_MODULE".into(), "CAP_SYS_BOOT".into()];
+                    e.host.apparmor = true;
+                },
+                config: |c| {
+                    let sc = security(c);
+                    sc.privileged = true;
+                    sc.capabilities = Some(Capability {
+                        add_capabilities: vec!["NET_ADMIN".into()],
+                        drop_capabilities: vec!["KILL".into()],
+                        ..Default::default()
+                    });
+                    sc.masked_paths = vec!["/proc/kcore".into()];
+                },
+                want: |b| {
+                    let h = host(b);
+                    h.privileged = Some(false);
+                    h.cap_add = opts(&["ALL"]);
+                    h.cap_drop = opts(&["CAP_SYS_MODULE", "CAP_SYS_BOOT"]);
+                    h.security_opt = opts(&["seccomp=unconfined", "apparmor=unconfined"]);
+                },
+            },
+            Case {
+                name: "privileged with a partial bounding set on Docker 23+: Docker's own --privileged",
+                env: |e| {
+                    e.host.full_bounding_set = false;
+                    e.host.missing_docker_caps = vec!["CAP_SYS_MODULE".into()];
+                    e.privileged_fits_host = true;
+                },
+                config: |c| security(c).privileged = true,
+                want: |b| host(b).privileged = Some(true),
+            },
+            Case {
+                name: "an added ALL on Docker 20.10 with a partial bounding set drops what the host lacks, once",
+                env: |e| {
+                    e.host.full_bounding_set = false;
+                    e.host.missing_docker_caps =
+                        vec!["CAP_SYS_MODULE".into(), "CAP_SYS_BOOT".into()];
+                },
+                config: |c| {
+                    security(c).capabilities = Some(Capability {
+                        add_capabilities: vec!["all".into()],
+                        drop_capabilities: vec!["cap_sys_boot".into()],
+                        ..Default::default()
+                    })
+                },
+                want: |b| {
+                    let h = host(b);
+                    h.cap_add = opts(&["all"]);
+                    h.cap_drop = opts(&["cap_sys_boot", "CAP_SYS_MODULE"]);
+                },
+            },
+            Case {
+                name: "seccomp RuntimeDefault is Docker's default profile",
+                config: |c| security(c).seccomp = profile(ProfileType::RuntimeDefault, ""),
+                want: |b| host(b).security_opt = None,
+                ..CASE
+            },
+            Case {
+                name: "a localhost seccomp profile goes to Docker compacted",
+                config: |c| security(c).seccomp = profile(ProfileType::Localhost, "/p/allow.json"),
+                want: |b| {
+                    host(b).security_opt = opts(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"])
+                },
+                ..CASE
+            },
+            Case {
+                name: "the legacy seccomp path, when the typed field is unset",
+                config: |c| {
+                    #[allow(deprecated)]
+                    {
+                        security(c).seccomp_profile_path = "localhost//p/allow.json".into();
+                    }
+                },
+                want: |b| {
+                    host(b).security_opt = opts(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"])
+                },
+                ..CASE
+            },
+            Case {
+                name: "the typed seccomp field wins over the legacy path",
+                config: |c| {
+                    let sc = security(c);
+                    sc.seccomp = profile(ProfileType::RuntimeDefault, "");
+                    #[allow(deprecated)]
+                    {
+                        sc.seccomp_profile_path = "unconfined".into();
+                    }
+                },
+                want: |b| host(b).security_opt = None,
+                ..CASE
+            },
+            Case {
+                name: "AppArmor profiles where the host has AppArmor",
+                env: |e| e.host.apparmor = true,
+                config: |c| security(c).apparmor = profile(ProfileType::Localhost, "k8s-web"),
+                want: |b| host(b).security_opt = opts(&["seccomp=unconfined", "apparmor=k8s-web"]),
+            },
+            Case {
+                name: "the legacy AppArmor field",
+                env: |e| e.host.apparmor = true,
+                config: |c| {
+                    #[allow(deprecated)]
+                    {
+                        security(c).apparmor_profile = "unconfined".into();
+                    }
+                },
+                want: |b| {
+                    host(b).security_opt = opts(&["seccomp=unconfined", "apparmor=unconfined"])
+                },
+            },
+            Case {
+                name: "AppArmor profiles are ignored where the host has no AppArmor",
+                config: |c| security(c).apparmor = profile(ProfileType::Localhost, "k8s-web"),
+                ..CASE
+            },
+            Case {
+                name: "bind mounts: propagation, read-only, SELinux relabel, a symlinked host path",
+                config: |c| {
+                    c.mounts = vec![
+                        Mount {
+                            container_path: "/shared".into(),
+                            host_path: "/h/shared".into(),
+                            propagation: MountPropagation::PropagationBidirectional as i32,
+                            ..Default::default()
+                        },
+                        Mount {
+                            container_path: "/slave".into(),
+                            host_path: "/h/slave".into(),
+                            readonly: true,
+                            propagation: MountPropagation::PropagationHostToContainer as i32,
+                            ..Default::default()
+                        },
+                        Mount {
+                            container_path: "/labelled".into(),
+                            host_path: "/link".into(),
+                            selinux_relabel: true,
+                            ..Default::default()
+                        },
+                    ];
+                },
+                want: |b| {
+                    host(b).binds = opts(&[
+                        "/h/shared:/shared:rw,rshared",
+                        "/h/slave:/slave:ro,rslave",
+                        "/target:/labelled:rw,Z",
+                    ])
+                },
+                ..CASE
+            },
+            Case {
+                name: "read-only mounts on Docker 25 (API 1.44): Mounts entries, recursive only when asked",
+                env: |e| e.recursive_read_only_mounts = true,
+                config: |c| {
+                    c.mounts = vec![
+                        Mount {
+                            container_path: "/rw".into(),
+                            host_path: "/h/rw".into(),
+                            ..Default::default()
+                        },
+                        Mount {
+                            container_path: "/ro".into(),
+                            host_path: "/link".into(),
+                            readonly: true,
+                            propagation: MountPropagation::PropagationHostToContainer as i32,
+                            ..Default::default()
+                        },
+                        Mount {
+                            container_path: "/rro".into(),
+                            host_path: "/h/rro".into(),
+                            readonly: true,
+                            recursive_read_only: true,
+                            ..Default::default()
+                        },
+                    ];
+                },
+                want: |b| {
+                    let entry = |target: &str, source: &str, propagation, recursive: bool| {
+                        DockerMountEntry {
+                            target: Some(target.into()),
+                            source: Some(source.into()),
+                            typ: Some(MountType::BIND),
+                            read_only: Some(true),
+                            bind_options: Some(MountBindOptions {
+                                propagation: Some(propagation),
+                                read_only_non_recursive: Some(!recursive),
+                                read_only_force_recursive: Some(recursive),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }
+                    };
+                    let h = host(b);
+                    h.binds = opts(&["/h/rw:/rw:rw"]);
+                    h.mounts = Some(vec![
+                        entry(
+                            "/ro",
+                            "/target",
+                            MountBindOptionsPropagationEnum::RSLAVE,
+                            false,
+                        ),
+                        entry(
+                            "/rro",
+                            "/h/rro",
+                            MountBindOptionsPropagationEnum::RPRIVATE,
+                            true,
+                        ),
+                    ]);
+                },
+            },
+            Case {
+                name: "devices, with rwm unless the permissions are given",
+                config: |c| {
+                    c.devices = vec![
+                        Device {
+                            container_path: "/dev/fuse".into(),
+                            host_path: "/dev/fuse".into(),
+                            permissions: String::new(),
+                        },
+                        Device {
+                            container_path: "/dev/xvda".into(),
+                            host_path: "/dev/sda".into(),
+                            permissions: "r".into(),
+                        },
+                    ];
+                },
+                want: |b| {
+                    host(b).devices = Some(vec![
+                        DeviceMapping {
+                            path_on_host: Some("/dev/fuse".into()),
+                            path_in_container: Some("/dev/fuse".into()),
+                            cgroup_permissions: Some("rwm".into()),
+                        },
+                        DeviceMapping {
+                            path_on_host: Some("/dev/sda".into()),
+                            path_in_container: Some("/dev/xvda".into()),
+                            cgroup_permissions: Some("r".into()),
+                        },
+                    ])
+                },
+                ..CASE
+            },
+            Case {
+                name: "the container's own PID namespace",
+                config: |c| namespaces(c).pid = NamespaceMode::Container as i32,
+                want: |b| host(b).pid_mode = None,
+                ..CASE
+            },
+            Case {
+                name: "the host's PID namespace",
+                config: |c| namespaces(c).pid = NamespaceMode::Node as i32,
+                want: |b| host(b).pid_mode = Some("host".into()),
+                ..CASE
+            },
+            Case {
+                name: "another container's PID namespace",
+                config: |c| {
+                    let ns = namespaces(c);
+                    ns.pid = NamespaceMode::Target as i32;
+                    ns.target_id = "7c".into();
+                },
+                want: |b| host(b).pid_mode = Some("container:7c".into()),
+                ..CASE
+            },
+            Case {
+                name: "a target PID namespace without a target is the container's own",
+                config: |c| namespaces(c).pid = NamespaceMode::Target as i32,
+                want: |b| host(b).pid_mode = None,
+                ..CASE
+            },
+            Case {
+                name: "a sandbox on the host's network and IPC: the container too, and the host's UTS",
+                env: |e| {
+                    e.sandbox_host.network_mode = Some("host".into());
+                    e.sandbox_host.ipc_mode = Some("host".into());
+                    e.sandbox_host.cgroup_parent = Some("/kubepods/pod1".into());
+                },
+                want: |b| {
+                    let h = host(b);
+                    h.network_mode = Some("host".into());
+                    h.ipc_mode = Some("host".into());
+                    h.uts_mode = Some("host".into());
+                    h.cgroup_parent = Some("/kubepods/pod1".into());
+                },
+                ..CASE
+            },
+        ];
+        for case in cases {
+            let mut env = Env::new();
+            (case.env)(&mut env);
+            let mut config = base_config();
+            (case.config)(&mut config);
+            let mut want = base_body();
+            (case.want)(&mut want);
+            let got = env
+                .translate(&config)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            assert_eq!(got, want, "{}", case.name);
+        }
+    }
+
+    /// A config change and what the error says.
+    type Refused = (&'static str, fn(&mut ContainerConfig), &'static str);
+
+    #[test]
+    fn container_configs_docker_cannot_be_asked_for() {
+        use security_profile::ProfileType;
+        let cases: [Refused; 7] = [
+            (
+                "a group without a user",
+                |c| security(c).run_as_group = Some(Int64Value { value: 3000 }),
+                "run_as_group is set without run_as_user",
+            ),
+            (
+                "a relative container path",
+                |c| {
+                    c.mounts = vec![Mount {
+                        container_path: "data".into(),
+                        host_path: "/h".into(),
+                        ..Default::default()
+                    }]
+                },
+                "must be absolute",
+            ),
+            (
+                "a host path with a colon",
+                |c| {
+                    c.mounts = vec![Mount {
+                        container_path: "/data".into(),
+                        host_path: "/h:/x".into(),
+                        ..Default::default()
+                    }]
+                },
+                "contain no ':'",
+            ),
+            (
+                "recursive read-only on an engine without it",
+                |c| {
+                    c.mounts = vec![Mount {
+                        container_path: "/data".into(),
+                        host_path: "/h".into(),
+                        readonly: true,
+                        recursive_read_only: true,
+                        ..Default::default()
+                    }]
+                },
+                "needs Docker 25",
+            ),
+            (
+                "a seccomp profile that cannot be read",
+                |c| security(c).seccomp = profile(ProfileType::Localhost, "/p/missing.json"),
+                "cannot be read",
+            ),
+            (
+                "a seccomp profile that is not an object",
+                |c| security(c).seccomp = profile(ProfileType::Localhost, "/p/list.json"),
+                "is not a JSON object",
+            ),
+            (
+                "a log path that leaves the pod's directory",
+                |c| c.log_path = "../../etc/passwd".into(),
+                "leaves the log directory",
+            ),
+        ];
+        let mut env = Env::new();
+        env.log_directory = "/var/log/pods/ns_web_u1";
+        for (name, change, message) in cases {
+            let mut config = base_config();
+            change(&mut config);
+            let err = env.translate(&config).expect_err(name);
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{name}");
+            assert!(err.to_string().contains(message), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn mount_sources_are_the_mounts_entries() {
+        let mut env = Env::new();
+        env.recursive_read_only_mounts = true;
+        let mut config = base_config();
+        config.mounts = vec![
+            Mount {
+                container_path: "/rw".into(),
+                host_path: "/h/rw".into(),
+                ..Default::default()
+            },
+            Mount {
+                container_path: "/ro".into(),
+                host_path: "/link".into(),
+                readonly: true,
+                ..Default::default()
+            },
+        ];
+        let body = env.translate(&config).unwrap();
+        assert_eq!(mount_sources(&body).collect::<Vec<_>>(), vec!["/target"]);
+        assert_eq!(mount_sources(&base_body()).count(), 0);
+    }
 }
