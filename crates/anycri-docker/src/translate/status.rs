@@ -254,4 +254,368 @@ mod tests {
         assert!(process_user(none).unwrap().supplemental_groups.is_empty());
         assert_eq!(process_user("Name:\tx\n"), None);
     }
+
+    // ---- Table tests: a Docker inspect in, the CRI status out. ----
+
+    use bollard::models::{self as docker, ContainerStateStatusEnum as S};
+
+    const START: &str = "2024-01-01T00:00:00.5Z";
+    const START_NS: i64 = 1_704_067_200_500_000_000;
+    const FINISH: &str = "2024-01-01T00:00:10Z";
+    const FINISH_NS: i64 = 1_704_067_210_000_000_000;
+    /// Docker's zero time, for a container that has not finished.
+    const ZERO: &str = "0001-01-01T00:00:00Z";
+
+    /// A running shim container as Docker 20.10 inspects it.
+    fn base_inspect() -> ContainerInspectResponse {
+        ContainerInspectResponse {
+            id: Some("c1".into()),
+            name: Some("/k8s_app_web_shop_u1_2".into()),
+            created: Some("2024-01-01T00:00:00Z".into()),
+            image: Some("sha256:abc".into()),
+            state: Some(docker::ContainerState {
+                status: Some(S::RUNNING),
+                running: Some(true),
+                pid: Some(4242),
+                exit_code: Some(0),
+                oom_killed: Some(false),
+                started_at: Some(START.into()),
+                finished_at: Some(ZERO.into()),
+                error: Some(String::new()),
+                ..Default::default()
+            }),
+            config: Some(docker::ContainerConfig {
+                image: Some("sha256:abc".into()),
+                labels: Some(HashMap::from([
+                    (
+                        labels::TYPE_LABEL.to_owned(),
+                        labels::TYPE_CONTAINER.to_owned(),
+                    ),
+                    (labels::IMAGE_LABEL.to_owned(), "busybox:1".to_owned()),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn exited(i: &mut ContainerInspectResponse, exit_code: i64) {
+        let s = i.state.as_mut().unwrap();
+        s.status = Some(S::EXITED);
+        s.running = Some(false);
+        s.pid = Some(0);
+        s.exit_code = Some(exit_code);
+        s.finished_at = Some(FINISH.into());
+    }
+
+    /// One row: the inspect's change, the facts, and the state, exit code, reason, start
+    /// and finish the status must show.
+    type Row = (
+        &'static str,
+        fn(&mut ContainerInspectResponse),
+        bool,
+        (ContainerState, i32, &'static str, i64, i64),
+    );
+
+    #[test]
+    fn docker_states_exit_codes_and_times_become_cri_ones() {
+        use ContainerState::*;
+        let rows: [Row; 12] = [
+            (
+                "running",
+                |_| {},
+                false,
+                (ContainerRunning, 0, "", START_NS, 0),
+            ),
+            (
+                "created, never started",
+                |i| {
+                    let s = i.state.as_mut().unwrap();
+                    s.status = Some(S::CREATED);
+                    s.running = Some(false);
+                    s.started_at = Some(ZERO.into());
+                },
+                false,
+                (ContainerCreated, 0, "", 0, 0),
+            ),
+            (
+                "paused counts as running",
+                |i| i.state.as_mut().unwrap().status = Some(S::PAUSED),
+                false,
+                (ContainerRunning, 0, "", START_NS, 0),
+            ),
+            (
+                "a finish time while running is not shown",
+                |i| i.state.as_mut().unwrap().finished_at = Some(FINISH.into()),
+                false,
+                (ContainerRunning, 0, "", START_NS, 0),
+            ),
+            (
+                "exited 0: Completed",
+                |i| exited(i, 0),
+                false,
+                (ContainerExited, 0, "Completed", START_NS, FINISH_NS),
+            ),
+            (
+                "exited 1: Error",
+                |i| exited(i, 1),
+                false,
+                (ContainerExited, 1, "Error", START_NS, FINISH_NS),
+            ),
+            (
+                "Docker's OOMKilled flag",
+                |i| {
+                    exited(i, 137);
+                    i.state.as_mut().unwrap().oom_killed = Some(true);
+                },
+                false,
+                (ContainerExited, 137, "OOMKilled", START_NS, FINISH_NS),
+            ),
+            (
+                "137 with an oom event in Docker's log",
+                |i| exited(i, 137),
+                true,
+                (ContainerExited, 137, "OOMKilled", START_NS, FINISH_NS),
+            ),
+            (
+                "137 without one: killed",
+                |i| exited(i, 137),
+                false,
+                (ContainerExited, 137, "Error", START_NS, FINISH_NS),
+            ),
+            (
+                "dead counts as exited",
+                |i| {
+                    exited(i, 2);
+                    i.state.as_mut().unwrap().status = Some(S::DEAD);
+                },
+                false,
+                (ContainerExited, 2, "Error", START_NS, FINISH_NS),
+            ),
+            (
+                "a finish recorded before the start is shown as the start",
+                |i| {
+                    exited(i, 0);
+                    i.state.as_mut().unwrap().finished_at = Some("2024-01-01T00:00:00.4Z".into());
+                },
+                false,
+                (ContainerExited, 0, "Completed", START_NS, START_NS),
+            ),
+            (
+                "no state at all",
+                |i| i.state = None,
+                false,
+                (ContainerUnknown, 0, "", 0, 0),
+            ),
+        ];
+        for (name, change, oom_event_seen, want) in rows {
+            let mut inspect = base_inspect();
+            change(&mut inspect);
+            let facts = StatusFacts {
+                oom_event_seen,
+                ..Default::default()
+            };
+            let status = container_status(&inspect, &facts).unwrap().status.unwrap();
+            let got = (
+                ContainerState::try_from(status.state).unwrap(),
+                status.exit_code,
+                status.reason.as_str(),
+                status.started_at,
+                status.finished_at,
+            );
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn what_only_the_host_or_the_event_log_can_tell_is_asked_for_only_when_it_matters() {
+        let running = base_inspect();
+        assert_eq!(running_pid(&running), Some(4242));
+        assert!(!needs_oom_event(&running));
+        let mut killed = base_inspect();
+        exited(&mut killed, 137);
+        assert_eq!(running_pid(&killed), None);
+        assert!(needs_oom_event(&killed));
+        killed.state.as_mut().unwrap().oom_killed = Some(true);
+        assert!(!needs_oom_event(&killed));
+        let mut failed = base_inspect();
+        exited(&mut failed, 1);
+        assert!(!needs_oom_event(&failed));
+        // A user from /proc is shown only while the container runs.
+        let facts = StatusFacts {
+            proc_status: Some("Uid:\t1000\t1000\t1000\t1000\nGid:\t0\t0\t0\t0\nGroups:\t\n".into()),
+            ..Default::default()
+        };
+        let user = |i: &ContainerInspectResponse| {
+            container_status(i, &facts).unwrap().status.unwrap().user
+        };
+        assert_eq!(
+            user(&running).and_then(|u| u.linux).map(|l| (l.uid, l.gid)),
+            Some((1000, 0))
+        );
+        assert_eq!(user(&failed), None);
+    }
+
+    #[test]
+    fn list_states_become_cri_states() {
+        use ContainerState::*;
+        use ContainerSummaryStateEnum as L;
+        for (docker, cri) in [
+            (Some(L::CREATED), ContainerCreated),
+            (Some(L::RUNNING), ContainerRunning),
+            (Some(L::PAUSED), ContainerRunning),
+            (Some(L::RESTARTING), ContainerRunning),
+            (Some(L::EXITED), ContainerExited),
+            (Some(L::DEAD), ContainerExited),
+            (Some(L::REMOVING), ContainerExited),
+            (None, ContainerUnknown),
+        ] {
+            assert_eq!(summary_state(docker.as_ref()), cri, "{docker:?}");
+        }
+    }
+
+    #[test]
+    fn an_inspect_becomes_a_whole_cri_status() {
+        let mut inspect = base_inspect();
+        let config = inspect.config.as_mut().unwrap();
+        config.labels.as_mut().unwrap().extend([
+            ("app".to_owned(), "web".to_owned()),
+            ("annotation.seen".to_owned(), "yes".to_owned()),
+            (labels::SANDBOX_ID_LABEL.to_owned(), "5b".to_owned()),
+            (
+                labels::LOG_PATH_LABEL.to_owned(),
+                "/logs/app/2.log".to_owned(),
+            ),
+        ]);
+        inspect.mounts = Some(vec![
+            docker::MountPoint {
+                destination: Some("/data".into()),
+                source: Some("/h/data".into()),
+                rw: Some(false),
+                propagation: Some("rslave".into()),
+                ..Default::default()
+            },
+            docker::MountPoint {
+                destination: Some("/shared".into()),
+                source: Some("/h/shared".into()),
+                rw: Some(true),
+                propagation: Some("rshared".into()),
+                ..Default::default()
+            },
+            docker::MountPoint {
+                destination: Some("/private".into()),
+                source: Some("/h/private".into()),
+                rw: Some(true),
+                propagation: Some(String::new()),
+                ..Default::default()
+            },
+        ]);
+        inspect.host_config = Some(docker::HostConfig {
+            cpu_shares: Some(512),
+            cpu_quota: Some(50_000),
+            cpu_period: Some(100_000),
+            memory: Some(256 << 20),
+            memory_swap: Some(-1),
+            oom_score_adj: Some(500),
+            cpuset_cpus: Some("0-1".into()),
+            cpuset_mems: Some("0".into()),
+            privileged: Some(false),
+            ..Default::default()
+        });
+        let facts = StatusFacts {
+            image_ref: "busybox@sha256:abc".into(),
+            proc_status: None,
+            verbose: true,
+            oom_event_seen: false,
+        };
+        let got = container_status(&inspect, &facts).unwrap();
+        let mount = |container_path: &str,
+                     host_path: &str,
+                     readonly,
+                     propagation: MountPropagation| Mount {
+            container_path: container_path.into(),
+            host_path: host_path.into(),
+            readonly,
+            propagation: propagation as i32,
+            ..Default::default()
+        };
+        let want = ContainerStatus {
+            id: "c1".into(),
+            metadata: Some(ContainerMetadata {
+                name: "app".into(),
+                attempt: 2,
+            }),
+            state: ContainerState::ContainerRunning as i32,
+            created_at: 1_704_067_200_000_000_000,
+            started_at: START_NS,
+            finished_at: 0,
+            exit_code: 0,
+            image: Some(ImageSpec {
+                image: "busybox:1".into(),
+                ..Default::default()
+            }),
+            image_ref: "busybox@sha256:abc".into(),
+            image_id: "sha256:abc".into(),
+            reason: String::new(),
+            message: String::new(),
+            labels: HashMap::from([("app".to_owned(), "web".to_owned())]),
+            annotations: HashMap::from([("seen".to_owned(), "yes".to_owned())]),
+            mounts: vec![
+                mount(
+                    "/data",
+                    "/h/data",
+                    true,
+                    MountPropagation::PropagationHostToContainer,
+                ),
+                mount(
+                    "/shared",
+                    "/h/shared",
+                    false,
+                    MountPropagation::PropagationBidirectional,
+                ),
+                mount(
+                    "/private",
+                    "/h/private",
+                    false,
+                    MountPropagation::PropagationPrivate,
+                ),
+            ],
+            log_path: "/logs/app/2.log".into(),
+            resources: Some(ContainerResources {
+                linux: Some(LinuxContainerResources {
+                    cpu_period: 100_000,
+                    cpu_quota: 50_000,
+                    cpu_shares: 512,
+                    memory_limit_in_bytes: 256 << 20,
+                    oom_score_adj: 500,
+                    cpuset_cpus: "0-1".into(),
+                    cpuset_mems: "0".into(),
+                    memory_swap_limit_in_bytes: -1,
+                    ..Default::default()
+                }),
+                windows: None,
+            }),
+            user: None,
+            ..Default::default()
+        };
+        assert_eq!(got.status, Some(want));
+        let info: serde_json::Value = serde_json::from_str(&got.info["info"]).unwrap();
+        assert_eq!(info["pid"], 4242);
+        assert_eq!(info["sandboxID"], "5b");
+        assert_eq!(info["privileged"], false);
+        // Without verbose, no info.
+        let quiet = StatusFacts {
+            verbose: false,
+            ..facts
+        };
+        assert!(container_status(&inspect, &quiet).unwrap().info.is_empty());
+    }
+
+    #[test]
+    fn a_foreign_name_is_an_internal_error() {
+        let mut inspect = base_inspect();
+        inspect.name = Some("/my-nginx".into());
+        let err = container_status(&inspect, &StatusFacts::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+    }
 }
