@@ -194,7 +194,10 @@ impl DockerRuntime {
 
     /// Resume the log writers of running containers (after the shim restarted).
     pub(crate) async fn resume_logging(&self) {
-        let Ok(running) = self.list_kind(labels::TYPE_CONTAINER, [], "", true).await else {
+        let Ok(running) = self
+            .list_kind(labels::TYPE_CONTAINER, &HashMap::new(), [], "", true)
+            .await
+        else {
             return;
         };
         let state_dir = self.state_dir_label();
@@ -287,21 +290,17 @@ impl DockerRuntime {
         request: ListContainersRequest,
     ) -> Result<ListContainersResponse> {
         let filter = request.filter.unwrap_or_default();
-        let mut selector: Vec<String> = filter
-            .label_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
         // A full sandbox ID filters in Docker; a prefix is matched below.
-        if filter.pod_sandbox_id.len() == 64 {
-            selector.push(format!(
-                "{}={}",
-                labels::SANDBOX_ID_LABEL,
-                filter.pod_sandbox_id
-            ));
-        }
+        let in_sandbox = (filter.pod_sandbox_id.len() == 64)
+            .then(|| format!("{}={}", labels::SANDBOX_ID_LABEL, filter.pod_sandbox_id));
         let summaries = self
-            .list_kind(labels::TYPE_CONTAINER, selector, &filter.id, false)
+            .list_kind(
+                labels::TYPE_CONTAINER,
+                &filter.label_selector,
+                in_sandbox,
+                &filter.id,
+                false,
+            )
             .await?;
         let want_state = filter.state.map(|s| s.state);
         let mut containers: Vec<Container> = summaries

@@ -17,7 +17,7 @@ use bollard::{
 use crate::{
     DockerRuntime,
     error::{docker_error, is_not_found, status_code},
-    labels, translate,
+    labels, translate, validate,
 };
 
 /// What the host allows, detected once at start.
@@ -338,17 +338,22 @@ impl DockerRuntime {
     }
 
     /// The shim's Docker containers of `kind` ([`labels::TYPE_SANDBOX`] or
-    /// [`labels::TYPE_CONTAINER`]) carrying every label in `with_labels` (`key=value`), whose
-    /// ID starts with `id` (when not empty), only running ones when `running_only`: one Docker
-    /// list call, whatever the filter.
+    /// [`labels::TYPE_CONTAINER`]) whose CRI labels match `selector`, carrying every Docker
+    /// label in `with_labels` (`key=value`), whose ID starts with `id` (when not empty), only
+    /// running ones when `running_only`: one Docker list call, whatever the filter. Docker
+    /// takes its filters in the URL, so a selector too large for it is split
+    /// ([`validate::split_selector`]): Docker filters what fits, the rest is matched here.
     pub(crate) async fn list_kind(
         &self,
         kind: &str,
+        selector: &HashMap<String, String>,
         with_labels: impl IntoIterator<Item = String>,
         id: &str,
         running_only: bool,
     ) -> Result<Vec<ContainerSummary>> {
+        let (docker_selector, rest) = validate::split_selector(selector.clone());
         let mut label = vec![labels::type_filter(kind)];
+        label.extend(docker_selector.iter().map(|(k, v)| format!("{k}={v}")));
         label.extend(with_labels);
         let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label)]);
         if !id.is_empty() {
@@ -361,16 +366,24 @@ impl DockerRuntime {
             .all(!running_only)
             .filters(&filters)
             .build();
-        self.docker()
+        let mut listed = self
+            .docker()
             .list_containers(Some(options))
             .await
-            .map_err(|e| docker_error(format!("listing {kind} containers"), e))
+            .map_err(|e| docker_error(format!("listing {kind} containers"), e))?;
+        if !rest.is_empty() {
+            listed.retain(|c| {
+                let (cri_labels, _) = labels::split_labels(&c.labels.clone().unwrap_or_default());
+                validate::selected(&cri_labels, &rest)
+            });
+        }
+        Ok(listed)
     }
 
     /// The shim's containers (not sandboxes) of a sandbox.
     pub(crate) async fn containers_of(&self, sandbox_id: &str) -> Result<Vec<ContainerSummary>> {
         let label = format!("{}={sandbox_id}", labels::SANDBOX_ID_LABEL);
-        self.list_kind(labels::TYPE_CONTAINER, [label], "", false)
+        self.list_kind(labels::TYPE_CONTAINER, &HashMap::new(), [label], "", false)
             .await
     }
 
@@ -657,12 +670,14 @@ impl DockerRuntime {
         request: ListPodSandboxRequest,
     ) -> Result<ListPodSandboxResponse> {
         let filter = request.filter.unwrap_or_default();
-        let selector = filter
-            .label_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"));
         let summaries = self
-            .list_kind(labels::TYPE_SANDBOX, selector, &filter.id, false)
+            .list_kind(
+                labels::TYPE_SANDBOX,
+                &filter.label_selector,
+                [],
+                &filter.id,
+                false,
+            )
             .await?;
         let want_state = filter.state.map(|s| s.state);
         // Ready needs the checkpoint's mark too (checkpoint.rs) for sandboxes made with it: one
