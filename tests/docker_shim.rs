@@ -751,3 +751,99 @@ docker_test!(read_only_rootfs_and_masked_paths, |e| {
     assert_ne!(run("touch /rootfs-file").await.exit_code, 0);
     assert_eq!(run("wc -c < /proc/cpuinfo").await.stdout_str().trim(), "0");
 });
+
+docker_test!(
+    oversized_label_selectors_filter_in_docker_and_the_shim,
+    |e| {
+        // 40 labels of ~250 bytes: more than the 8 KiB of selector Docker's list filter is given,
+        // so the smaller entries filter in Docker and the larger ones are matched by the shim.
+        let big: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("big-{i:02}"), "v".repeat(240)))
+            .collect();
+        let mut pod = e.target.pod("selector");
+        let mut container = e.target.container("app", "sleep 3600");
+        for (k, v) in &big {
+            pod.labels.insert(k.clone(), v.clone());
+            container.labels.insert(k.clone(), v.clone());
+        }
+        let ids = e.shim.run_pod_and_container(pod, container).await.unwrap();
+        let matching: HashMap<String, String> = big
+            .iter()
+            .cloned()
+            .chain([(common::RUN_LABEL_KEY.to_owned(), e.target.run_label.clone())])
+            .collect();
+        // The largest entry, which the shim matches rather than Docker, does not match.
+        let mut mismatching = matching.clone();
+        mismatching.insert("big-39".into(), "w".repeat(250));
+
+        let pods = |selector: HashMap<String, String>| {
+            let shim = e.shim.clone();
+            async move {
+                let listed = shim
+                    .list_pod_sandbox(ListPodSandboxRequest {
+                        filter: Some(PodSandboxFilter {
+                            label_selector: selector.clone(),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|p| p.id);
+                let stats = shim
+                    .list_pod_sandbox_stats(ListPodSandboxStatsRequest {
+                        filter: Some(PodSandboxStatsFilter {
+                            label_selector: selector,
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap()
+                    .stats
+                    .into_iter()
+                    .filter_map(|s| s.attributes.map(|a| a.id));
+                (listed.collect::<Vec<_>>(), stats.collect::<Vec<_>>())
+            }
+        };
+        let containers = |selector: HashMap<String, String>| {
+            let shim = e.shim.clone();
+            async move {
+                let listed = shim
+                    .list_containers(ListContainersRequest {
+                        filter: Some(ContainerFilter {
+                            label_selector: selector.clone(),
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap()
+                    .containers
+                    .into_iter()
+                    .map(|c| c.id);
+                let stats = shim
+                    .list_container_stats(ListContainerStatsRequest {
+                        filter: Some(ContainerStatsFilter {
+                            label_selector: selector,
+                            ..Default::default()
+                        }),
+                    })
+                    .await
+                    .unwrap()
+                    .stats
+                    .into_iter()
+                    .filter_map(|s| s.attributes.map(|a| a.id));
+                (listed.collect::<Vec<_>>(), stats.collect::<Vec<_>>())
+            }
+        };
+        let pod_id = vec![ids.pod_sandbox_id.clone()];
+        let container_id = vec![ids.container_id.clone()];
+        assert_eq!(pods(matching.clone()).await, (pod_id.clone(), pod_id));
+        assert_eq!(
+            containers(matching).await,
+            (container_id.clone(), container_id)
+        );
+        assert_eq!(pods(mismatching.clone()).await, (vec![], vec![]));
+        assert_eq!(containers(mismatching).await, (vec![], vec![]));
+    }
+);

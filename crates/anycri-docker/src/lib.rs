@@ -28,14 +28,15 @@ mod sandbox;
 mod stats;
 #[cfg(feature = "streaming")]
 mod streaming;
+mod translate;
 mod validate;
 
 /// The shim's parsers of outside bytes that are otherwise private, for the fuzz targets in
 /// `fuzz/`; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::container::seccomp_opt_with;
     pub use crate::image::{ImageRef, NamedRef, parse_reference};
+    pub use crate::translate::seccomp_opt_with;
 }
 
 #[cfg(feature = "streaming")]

@@ -258,16 +258,6 @@ fn unimplemented<T>(operation: &str) -> Result<T> {
     Err(Error::unimplemented(operation, BACKEND))
 }
 
-/// Cut `selector` to what Docker's list filter takes; the rest is matched on the answer (see
-/// [`validate::split_selector`]).
-fn take_selector(
-    selector: &mut std::collections::HashMap<String, String>,
-) -> Vec<(String, String)> {
-    let (docker, rest) = validate::split_selector(std::mem::take(selector));
-    *selector = docker;
-    rest
-}
-
 /// A `Stream*` list served from the unary list, in one message.
 fn once<T: Send + 'static>(item: T) -> CriStream<T> {
     use futures::StreamExt;
@@ -324,18 +314,9 @@ impl RuntimeService for DockerRuntime {
     }
     async fn list_pod_sandbox(
         &self,
-        mut request: ListPodSandboxRequest,
+        request: ListPodSandboxRequest,
     ) -> Result<ListPodSandboxResponse> {
-        let rest = request
-            .filter
-            .as_mut()
-            .map(|f| take_selector(&mut f.label_selector))
-            .unwrap_or_default();
-        let mut response = self.list_pod_sandbox_impl(request).await?;
-        response
-            .items
-            .retain(|p| validate::selected(&p.labels, &rest));
-        Ok(response)
+        self.list_pod_sandbox_impl(request).await
     }
     async fn create_container(
         &self,
@@ -364,18 +345,9 @@ impl RuntimeService for DockerRuntime {
     }
     async fn list_containers(
         &self,
-        mut request: ListContainersRequest,
+        request: ListContainersRequest,
     ) -> Result<ListContainersResponse> {
-        let rest = request
-            .filter
-            .as_mut()
-            .map(|f| take_selector(&mut f.label_selector))
-            .unwrap_or_default();
-        let mut response = self.list_containers_impl(request).await?;
-        response
-            .containers
-            .retain(|c| validate::selected(&c.labels, &rest));
-        Ok(response)
+        self.list_containers_impl(request).await
     }
     async fn container_status(
         &self,
@@ -437,21 +409,9 @@ impl RuntimeService for DockerRuntime {
     }
     async fn list_container_stats(
         &self,
-        mut request: ListContainerStatsRequest,
+        request: ListContainerStatsRequest,
     ) -> Result<ListContainerStatsResponse> {
-        let rest = request
-            .filter
-            .as_mut()
-            .map(|f| take_selector(&mut f.label_selector))
-            .unwrap_or_default();
-        let mut response = self.list_container_stats_impl(request).await?;
-        response.stats.retain(|s| {
-            rest.is_empty()
-                || s.attributes
-                    .as_ref()
-                    .is_some_and(|a| validate::selected(&a.labels, &rest))
-        });
-        Ok(response)
+        self.list_container_stats_impl(request).await
     }
     async fn pod_sandbox_stats(
         &self,
@@ -462,21 +422,9 @@ impl RuntimeService for DockerRuntime {
     }
     async fn list_pod_sandbox_stats(
         &self,
-        mut request: ListPodSandboxStatsRequest,
+        request: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse> {
-        let rest = request
-            .filter
-            .as_mut()
-            .map(|f| take_selector(&mut f.label_selector))
-            .unwrap_or_default();
-        let mut response = self.list_pod_sandbox_stats_impl(request).await?;
-        response.stats.retain(|s| {
-            rest.is_empty()
-                || s.attributes
-                    .as_ref()
-                    .is_some_and(|a| validate::selected(&a.labels, &rest))
-        });
-        Ok(response)
+        self.list_pod_sandbox_stats_impl(request).await
     }
     async fn update_runtime_config(
         &self,

@@ -1,5 +1,5 @@
-//! Pod sandboxes as pause containers: run (with the pod's hostname, DNS, ports, namespaces,
-//! sysctls and OOM protection where the host allows it), stop (its containers first), remove
+//! Pod sandboxes as pause containers: run (the pod's config translated by `translate`, then
+//! the checkpoint, the start and CNI), stop (its containers first), remove
 //! (everything in it), status (one inspect: no process forked for the pod IP) and list (one
 //! Docker list call for any filter).
 
@@ -7,9 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use anycri_core::{Error, ErrorKind, Result, api::*};
 use bollard::{
-    models::{
-        ContainerCreateBody, ContainerInspectResponse, ContainerSummary, HostConfig, PortBinding,
-    },
+    models::{ContainerInspectResponse, ContainerSummary},
     query_parameters::{
         CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
         RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -18,9 +16,8 @@ use bollard::{
 
 use crate::{
     DockerRuntime,
-    checkpoint::{PortMappingEntry, SandboxCheckpoint},
     error::{docker_error, is_not_found, status_code},
-    labels,
+    labels, translate, validate,
 };
 
 /// What the host allows, detected once at start.
@@ -170,14 +167,6 @@ fn namespace_mode(host: bool) -> i32 {
     }
 }
 
-fn protocol_name(p: i32) -> &'static str {
-    match Protocol::try_from(p) {
-        Ok(Protocol::Udp) => "udp",
-        Ok(Protocol::Sctp) => "sctp",
-        _ => "tcp",
-    }
-}
-
 /// Run `op` on every item at once; the first error, after all of them finished (so one
 /// failure does not leave the others half done).
 async fn all_of<T, F, Fut>(items: impl IntoIterator<Item = T>, op: F) -> Result<()>
@@ -282,94 +271,19 @@ impl DockerRuntime {
         self.ensure_pause_image().await?;
         self.inner.host.warn_oom_score_adj_once();
 
-        let linux = config.linux.clone().unwrap_or_default();
-        let security = linux.security_context.clone().unwrap_or_default();
-        let ns = security.namespace_options.clone().unwrap_or_default();
-        let host_network = ns.network == NamespaceMode::Node as i32;
-        let cni = matches!(self.inner.network, crate::NetworkPlugin::Cni { .. });
-
-        let mut host = HostConfig {
-            network_mode: Some(
-                if host_network {
-                    "host"
-                } else if cni {
-                    "none"
-                } else {
-                    "bridge"
-                }
-                .into(),
-            ),
-            ipc_mode: Some(
-                if ns.ipc == NamespaceMode::Node as i32 {
-                    "host"
-                } else {
-                    "shareable"
-                }
-                .into(),
-            ),
-            pid_mode: (ns.pid == NamespaceMode::Node as i32).then(|| "host".to_owned()),
-            cgroup_parent: (!linux.cgroup_parent.is_empty()).then(|| linux.cgroup_parent.clone()),
-            sysctls: (!linux.sysctls.is_empty()).then(|| linux.sysctls.clone()),
-            // The pause container must outlive memory pressure; only where the host lets us.
-            oom_score_adj: self.inner.host.negative_oom_score_adj.then_some(-998),
-            ..Default::default()
-        };
-        if let Some(dns) = &config.dns_config {
-            host.dns = (!dns.servers.is_empty()).then(|| dns.servers.clone());
-            host.dns_search = (!dns.searches.is_empty()).then(|| dns.searches.clone());
-            host.dns_options = (!dns.options.is_empty()).then(|| dns.options.clone());
-        }
-        let mut exposed = Vec::new();
-        let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-        let mut checkpoint_ports = Vec::new();
-        for pm in &config.port_mappings {
-            if pm.container_port <= 0
-                || pm.container_port > 65535
-                || pm.host_port < 0
-                || pm.host_port > 65535
-            {
-                return Err(Error::invalid_argument(format!(
-                    "config.port_mappings: port {} -> {} is out of range",
-                    pm.host_port, pm.container_port
-                )));
-            }
-            let key = format!("{}/{}", pm.container_port, protocol_name(pm.protocol));
-            exposed.push(key.clone());
-            if pm.host_port > 0 {
-                bindings
-                    .entry(key)
-                    .or_default()
-                    .get_or_insert_with(Vec::new)
-                    .push(PortBinding {
-                        host_ip: (!pm.host_ip.is_empty()).then(|| pm.host_ip.clone()),
-                        host_port: Some(pm.host_port.to_string()),
-                    });
-            }
-            checkpoint_ports.push(PortMappingEntry {
-                protocol: protocol_name(pm.protocol).into(),
-                container_port: pm.container_port,
-                host_port: pm.host_port,
-                host_ip: pm.host_ip.clone(),
-            });
-        }
-        if !bindings.is_empty() {
-            host.port_bindings = Some(bindings);
-        }
-        let body = ContainerCreateBody {
-            image: Some(self.inner.pause_image.clone()),
-            hostname: (!host_network && !config.hostname.is_empty())
-                .then(|| config.hostname.clone()),
-            labels: Some({
-                let mut l = labels::sandbox_labels(&config);
-                // Marks a sandbox made with the ready mark (checkpoint.rs): one without it
-                // (cri-dockerd's, an older anycri's) is Ready whenever it runs.
-                l.insert(labels::STATE_DIR_LABEL.into(), self.state_dir_label());
-                l
-            }),
-            exposed_ports: (!exposed.is_empty()).then_some(exposed),
-            host_config: Some(host),
-            ..Default::default()
-        };
+        let translate::PauseContainer {
+            body,
+            checkpoint,
+            needs_cni,
+        } = translate::pause_container(
+            &config,
+            &translate::SandboxFacts {
+                pause_image: &self.inner.pause_image,
+                cni: matches!(self.inner.network, crate::NetworkPlugin::Cni { .. }),
+                negative_oom_score_adj: self.inner.host.negative_oom_score_adj,
+                state_dir_label: &self.state_dir_label(),
+            },
+        )?;
         let created = self
             .docker()
             .create_container(
@@ -379,20 +293,6 @@ impl DockerRuntime {
             .await
             .map_err(|e| docker_error(format!("creating pause container {name}"), e))?;
         let id = created.id;
-        // With CNI the network is set up after the start, and the checkpoint is marked ready
-        // only once ADD is done (network.rs); otherwise Docker sets up everything the pod
-        // needs as it starts the pause container, so the mark is there from the first write.
-        let needs_cni = cni && !host_network;
-        let checkpoint = SandboxCheckpoint {
-            version: crate::checkpoint::CHECKPOINT_VERSION.into(),
-            name: meta.name.clone(),
-            namespace: meta.namespace.clone(),
-            port_mappings: checkpoint_ports,
-            host_network,
-            pod_ip: String::new(),
-            ready: !needs_cni,
-            ..Default::default()
-        };
         let start = || async {
             self.docker()
                 .start_container(&id, None)
@@ -438,17 +338,22 @@ impl DockerRuntime {
     }
 
     /// The shim's Docker containers of `kind` ([`labels::TYPE_SANDBOX`] or
-    /// [`labels::TYPE_CONTAINER`]) carrying every label in `with_labels` (`key=value`), whose
-    /// ID starts with `id` (when not empty), only running ones when `running_only`: one Docker
-    /// list call, whatever the filter.
+    /// [`labels::TYPE_CONTAINER`]) whose CRI labels match `selector`, carrying every Docker
+    /// label in `with_labels` (`key=value`), whose ID starts with `id` (when not empty), only
+    /// running ones when `running_only`: one Docker list call, whatever the filter. Docker
+    /// takes its filters in the URL, so a selector too large for it is split
+    /// ([`validate::split_selector`]): Docker filters what fits, the rest is matched here.
     pub(crate) async fn list_kind(
         &self,
         kind: &str,
+        selector: &HashMap<String, String>,
         with_labels: impl IntoIterator<Item = String>,
         id: &str,
         running_only: bool,
     ) -> Result<Vec<ContainerSummary>> {
+        let (docker_selector, rest) = validate::split_selector(selector.clone());
         let mut label = vec![labels::type_filter(kind)];
+        label.extend(docker_selector.iter().map(|(k, v)| format!("{k}={v}")));
         label.extend(with_labels);
         let mut filters: HashMap<&str, Vec<String>> = HashMap::from([("label", label)]);
         if !id.is_empty() {
@@ -461,16 +366,24 @@ impl DockerRuntime {
             .all(!running_only)
             .filters(&filters)
             .build();
-        self.docker()
+        let mut listed = self
+            .docker()
             .list_containers(Some(options))
             .await
-            .map_err(|e| docker_error(format!("listing {kind} containers"), e))
+            .map_err(|e| docker_error(format!("listing {kind} containers"), e))?;
+        if !rest.is_empty() {
+            listed.retain(|c| {
+                let (cri_labels, _) = labels::split_labels(&c.labels.clone().unwrap_or_default());
+                validate::selected(&cri_labels, &rest)
+            });
+        }
+        Ok(listed)
     }
 
     /// The shim's containers (not sandboxes) of a sandbox.
     pub(crate) async fn containers_of(&self, sandbox_id: &str) -> Result<Vec<ContainerSummary>> {
         let label = format!("{}={sandbox_id}", labels::SANDBOX_ID_LABEL);
-        self.list_kind(labels::TYPE_CONTAINER, [label], "", false)
+        self.list_kind(labels::TYPE_CONTAINER, &HashMap::new(), [label], "", false)
             .await
     }
 
@@ -757,12 +670,14 @@ impl DockerRuntime {
         request: ListPodSandboxRequest,
     ) -> Result<ListPodSandboxResponse> {
         let filter = request.filter.unwrap_or_default();
-        let selector = filter
-            .label_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"));
         let summaries = self
-            .list_kind(labels::TYPE_SANDBOX, selector, &filter.id, false)
+            .list_kind(
+                labels::TYPE_SANDBOX,
+                &filter.label_selector,
+                [],
+                &filter.id,
+                false,
+            )
             .await?;
         let want_state = filter.state.map(|s| s.state);
         // Ready needs the checkpoint's mark too (checkpoint.rs) for sandboxes made with it: one

@@ -342,16 +342,16 @@ impl DockerRuntime {
         request: ListContainerStatsRequest,
     ) -> Result<ListContainerStatsResponse> {
         let f = request.filter.unwrap_or_default();
-        let mut extra: Vec<String> = f
-            .label_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if f.pod_sandbox_id.len() == 64 {
-            extra.push(format!("{}={}", labels::SANDBOX_ID_LABEL, f.pod_sandbox_id));
-        }
+        let in_sandbox = (f.pod_sandbox_id.len() == 64)
+            .then(|| format!("{}={}", labels::SANDBOX_ID_LABEL, f.pod_sandbox_id));
         let running = self
-            .list_kind(labels::TYPE_CONTAINER, extra, &f.id, true)
+            .list_kind(
+                labels::TYPE_CONTAINER,
+                &f.label_selector,
+                in_sandbox,
+                &f.id,
+                true,
+            )
             .await?;
         let running: Vec<_> = running
             .into_iter()
@@ -510,13 +510,8 @@ impl DockerRuntime {
         request: ListPodSandboxStatsRequest,
     ) -> Result<ListPodSandboxStatsResponse> {
         let f = request.filter.unwrap_or_default();
-        let extra: Vec<String> = f
-            .label_selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
         let pauses = self
-            .list_kind(labels::TYPE_SANDBOX, extra, &f.id, true)
+            .list_kind(labels::TYPE_SANDBOX, &f.label_selector, [], &f.id, true)
             .await?;
         let stats = futures::stream::iter(pauses.into_iter().map(|p| {
             let this = self.clone();
