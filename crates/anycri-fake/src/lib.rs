@@ -58,7 +58,7 @@ use std::{
 use anycri_core::{
     Error, Result,
     api::*,
-    logs::{LogStream, format_entry},
+    logs::{LogStream, append_output},
     service::{CriStream, ImageService, RuntimeService},
 };
 use async_trait::async_trait;
@@ -459,19 +459,13 @@ impl FakeRuntime {
             return;
         }
         let now = chrono::Utc::now();
-        let mut text = String::new();
+        let mut text = Vec::new();
         for (stream, bytes) in [
             (LogStream::Stdout, &result.stdout),
             (LogStream::Stderr, &result.stderr),
         ] {
             let s = String::from_utf8_lossy(bytes);
-            for line in s.split_inclusive('\n') {
-                let (content, partial) = match line.strip_suffix('\n') {
-                    Some(c) => (c, false),
-                    None => (line, true),
-                };
-                text.push_str(&format_entry(&now, stream, partial, content));
-            }
+            append_output(&mut text, &now, stream, s.as_bytes());
         }
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent() {
@@ -483,7 +477,7 @@ impl FakeRuntime {
             .append(true)
             .open(&path)
         {
-            let _ = f.write_all(text.as_bytes());
+            let _ = f.write_all(&text);
         }
     }
 }
