@@ -7,6 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use anycri_core::{
     Error, Result,
     api::*,
+    list_stream,
     service::{CriStream, ImageService, RuntimeService},
 };
 use anycri_streaming::{StreamingConfig, StreamingServer};
@@ -254,12 +255,6 @@ fn take_selector(
     let (docker, rest) = validate::split_selector(std::mem::take(selector));
     *selector = docker;
     rest
-}
-
-/// A `Stream*` list served from the unary list, in one message.
-fn once<T: Send + 'static>(item: T) -> CriStream<T> {
-    use futures::StreamExt;
-    futures::stream::once(async move { Ok(item) }).boxed()
 }
 
 #[async_trait]
@@ -538,8 +533,8 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .items;
-        Ok(once(StreamPodSandboxesResponse {
-            pod_sandboxes: items,
+        Ok(list_stream(items, |pod_sandboxes| {
+            StreamPodSandboxesResponse { pod_sandboxes }
         }))
     }
     async fn stream_containers(
@@ -554,7 +549,9 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .containers;
-        Ok(once(StreamContainersResponse { containers }))
+        Ok(list_stream(containers, |containers| {
+            StreamContainersResponse { containers }
+        }))
     }
     async fn stream_container_stats(
         &self,
@@ -568,8 +565,8 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .stats;
-        Ok(once(StreamContainerStatsResponse {
-            container_stats: stats,
+        Ok(list_stream(stats, |container_stats| {
+            StreamContainerStatsResponse { container_stats }
         }))
     }
     async fn stream_pod_sandbox_stats(
@@ -584,8 +581,8 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .stats;
-        Ok(once(StreamPodSandboxStatsResponse {
-            pod_sandbox_stats: stats,
+        Ok(list_stream(stats, |pod_sandbox_stats| {
+            StreamPodSandboxStatsResponse { pod_sandbox_stats }
         }))
     }
     async fn stream_pod_sandbox_metrics(
@@ -623,7 +620,9 @@ impl ImageService for DockerRuntime {
             })
             .await?
             .images;
-        Ok(once(StreamImagesResponse { images }))
+        Ok(list_stream(images, |images| StreamImagesResponse {
+            images,
+        }))
     }
 }
 

@@ -58,6 +58,7 @@ use std::{
 use anycri_core::{
     Error, Result,
     api::*,
+    list_stream,
     logs::{LogStream, append_output},
     service::{CriStream, ImageService, RuntimeService},
 };
@@ -549,22 +550,6 @@ fn sandbox_status(s: &Sandbox) -> PodSandboxStatus {
         annotations: s.config.annotations.clone(),
         runtime_handler: s.runtime_handler.clone(),
     }
-}
-
-/// Items per message of a `Stream*` list response.
-const STREAM_BATCH: usize = 100;
-
-/// A `Stream*` response stream: `items` in batches of [`STREAM_BATCH`], each wrapped by `wrap`.
-fn batched<T: Send + 'static, R: Send + 'static>(
-    items: Vec<T>,
-    wrap: fn(Vec<T>) -> R,
-) -> CriStream<R> {
-    let mut batches = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        batches.push(Ok(wrap(items.by_ref().take(STREAM_BATCH).collect())));
-    }
-    futures::stream::iter(batches).boxed()
 }
 
 #[async_trait]
@@ -1197,8 +1182,8 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .items;
-        Ok(batched(items, |pod_sandboxes| StreamPodSandboxesResponse {
-            pod_sandboxes,
+        Ok(list_stream(items, |pod_sandboxes| {
+            StreamPodSandboxesResponse { pod_sandboxes }
         }))
     }
 
@@ -1212,7 +1197,7 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .containers;
-        Ok(batched(items, |containers| StreamContainersResponse {
+        Ok(list_stream(items, |containers| StreamContainersResponse {
             containers,
         }))
     }
@@ -1227,7 +1212,7 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .stats;
-        Ok(batched(items, |container_stats| {
+        Ok(list_stream(items, |container_stats| {
             StreamContainerStatsResponse { container_stats }
         }))
     }
@@ -1242,7 +1227,7 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .stats;
-        Ok(batched(items, |pod_sandbox_stats| {
+        Ok(list_stream(items, |pod_sandbox_stats| {
             StreamPodSandboxStatsResponse { pod_sandbox_stats }
         }))
     }
@@ -1324,6 +1309,8 @@ impl ImageService for FakeRuntime {
             })
             .await?
             .images;
-        Ok(batched(images, |images| StreamImagesResponse { images }))
+        Ok(list_stream(images, |images| StreamImagesResponse {
+            images,
+        }))
     }
 }
