@@ -33,6 +33,7 @@ pub mod capabilities;
 pub mod error;
 pub mod ext;
 pub mod follow;
+pub mod image_ref;
 pub mod kubelet;
 pub mod layer;
 pub mod logs;

@@ -34,7 +34,6 @@ mod validate;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::container::seccomp_opt_with;
-    pub use crate::image::{ImageRef, NamedRef, parse_reference};
 }
 
 pub use anycri_streaming::StreamingConfig;

@@ -69,14 +69,6 @@ use tokio::sync::broadcast;
 pub use exec::{ExecHandler, ExecResult, ShellExec};
 use images::ImageStore;
 
-/// The fake's image-reference parser, for the fuzz targets in `fuzz/` (not part of the API):
-/// the normalised repository, the tag and the digest.
-#[doc(hidden)]
-pub fn parse_image_reference(reference: &str) -> Result<(String, Option<String>, Option<String>)> {
-    let r = images::parse_reference(reference)?;
-    Ok((r.repo, r.tag, r.digest))
-}
-
 /// The name the fake reports in `Version`.
 pub const RUNTIME_NAME: &str = "anycri-fake";
 
