@@ -1,6 +1,8 @@
 //! The cost of the Docker shim: each CRI operation through the in-process
 //! [`anycri::docker::DockerRuntime`] against the plain Docker API calls that do the same work
-//! (the "floor", made with bollard on the same socket), and the same operation through
+//! (the "floor": the bench library's `docker-floor` target, `anycri_bench::target::Target`,
+//! on the same socket, so this bench and `anycri-bench` measure one floor), and the same
+//! operation through
 //! containerd's CRI ([`anycri::grpc::GrpcRuntime`]), all in one run. One criterion group per
 //! operation, with the functions `shim`, `floor` and `containerd`:
 //!
@@ -8,13 +10,13 @@
 //! |------------------------|---------------------------------------|----------------------------------------------------|
 //! | `RunPodSandbox`        | RunPodSandbox                         | create + start of a pause container                |
 //! | `CreateStartContainer` | CreateContainer + StartContainer      | create (`network_mode`/`ipc_mode` `container:<pause>`) + start |
-//! | `StopPodSandbox`       | StopPodSandbox of an empty pod        | stop of a pause container                          |
-//! | `RemovePodSandbox`     | RemovePodSandbox of a stopped pod     | remove of a stopped pause container                |
+//! | `StopPodSandbox`       | StopPodSandbox of an empty pod        | its containers found by label, then a stop of the pause container |
+//! | `RemovePodSandbox`     | RemovePodSandbox of a stopped pod     | its containers found by label, then a remove of the pause container |
 //! | `PodSandboxStatus`     | PodSandboxStatus                      | one `inspect_container`                            |
 //! | `ContainerStatus`      | ContainerStatus                       | one `inspect_container`                            |
 //! | `ImageStatus`          | ImageStatus                           | one `inspect_image`                                |
 //! | `ListImages`           | ListImages                            | one `list_images`                                  |
-//! | `ListContainers_100`   | ListContainers (label selector), 100 created containers | one `list_containers` with the same label filters |
+//! | `ListContainers_100`   | ListContainers (label selector), 100 created containers | one `list_containers` by label of 100 floor containers |
 //! | `ListContainerStats_20`| ListContainerStats, 20 running containers | 20 one-shot `stats` at once, no layer sizes |
 //!
 //! The lifecycle groups use `iter_custom` and time only the operation: what an iteration
@@ -22,9 +24,10 @@
 //! what it created is removed after it stops. Those groups take 10 samples in flat sampling
 //! mode, so the whole bench takes a few minutes.
 //!
-//! Everything the bench creates is labelled `anycri.bench=docker_shim` and removed at the
-//! end of each group by a guard that lists by that label (also when a group panics halfway);
-//! leftovers of an interrupted run are removed at the start.
+//! Everything the bench creates is labelled (`anycri.bench=docker_shim` through the runtimes,
+//! the run label `anycri.bench.run=docker_shim` by the floor) and removed at the end of each
+//! group by a guard that lists by those labels (also when a group panics halfway); leftovers
+//! of an interrupted run are removed at the start.
 //!
 //! Needs Docker and containerd from `scripts/runtime-env up` (`DOCKER_ENDPOINT`,
 //! `CONTAINERD_ENDPOINT`, `ANYCRI_PAUSE_IMAGE`, `ANYCRI_TEST_IMAGE`, from the environment or
@@ -49,20 +52,9 @@ use std::{
 
 use anycri::{
     ContainerConfigBuilder, ImageService, ImageServiceExt, PodSandboxConfigBuilder, RuntimeService,
-    RuntimeServiceExt,
-    api::*,
-    docker::{DockerRuntime, labels},
-    grpc::GrpcRuntime,
+    RuntimeServiceExt, api::*, docker::DockerRuntime, grpc::GrpcRuntime,
 };
-use bollard::{
-    Docker,
-    models::{ContainerCreateBody, HostConfig},
-    query_parameters::{
-        CreateContainerOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-        ListImagesOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
-        StopContainerOptionsBuilder,
-    },
-};
+use anycri_bench::target::{DOCKER_FLOOR_SCHEME, PodHandle, RunEnv, Target};
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
 use futures::{StreamExt, TryStreamExt};
 use tokio::runtime::Runtime;
@@ -71,8 +63,6 @@ const LABEL_KEY: &str = "anycri.bench";
 const LABEL_VALUE: &str = "docker_shim";
 const LIST_CONTAINERS: usize = 100;
 const STATS_CONTAINERS: usize = 20;
-/// Grace period of the pause container's stop, as the shim's StopPodSandbox gives it.
-const PAUSE_STOP_GRACE: i32 = 10;
 /// Pause after each lifecycle iteration's cleanup (untimed).
 const SETTLE: Duration = Duration::from_millis(50);
 
@@ -83,14 +73,12 @@ fn bench_labels() -> HashMap<String, String> {
 /// The three ways to the runtimes and what the operations need.
 struct Ctx {
     shim: Arc<DockerRuntime>,
-    docker: Docker,
+    /// The plain-Docker floor, as `anycri-bench` measures it.
+    floor: Target,
     cri: Arc<GrpcRuntime>,
-    pause: String,
     image: String,
     /// Where the pods' log directories go (removed at the end).
     log_root: PathBuf,
-    /// The `oom_score_adj` the shim gives pause containers on this host (the floor does too).
-    pause_oom_score_adj: Option<i64>,
     seq: AtomicU64,
 }
 
@@ -111,11 +99,21 @@ impl Ctx {
                 .join("docker_shim_bench");
 
         let path = socket.trim_start_matches("unix://").to_owned();
-        let docker = Docker::connect_with_unix(&path, 120, bollard::API_DEFAULT_VERSION)
-            .map_err(|e| format!("Docker at {socket}: {e}"))?
-            .negotiate_version()
-            .await
-            .map_err(|e| format!("Docker at {socket} does not answer: {e}"))?;
+        let floor_env = RunEnv {
+            // Fixed, so that the sweep at the start finds an interrupted run's leftovers.
+            run_id: LABEL_VALUE.into(),
+            image: image.clone(),
+            pause_image: pause.clone(),
+            log_root: log_root.clone(),
+            timeout: Duration::from_secs(120),
+        };
+        let floor = Target::connect(
+            "floor".into(),
+            &format!("{DOCKER_FLOOR_SCHEME}{path}"),
+            floor_env,
+        )
+        .await
+        .map_err(|e| format!("Docker at {socket} does not answer: {e}"))?;
         let shim = DockerRuntime::builder(&socket)
             .state_dir(format!("{env_dir}/anycri-docker-bench"))
             .pause_image(&pause)
@@ -142,24 +140,12 @@ impl Ctx {
         cri.pull_image_if_absent(&image, None)
             .await
             .map_err(|e| format!("pulling {image} into containerd: {e}"))?;
-        let config = shim
-            .status(StatusRequest { verbose: true })
-            .await
-            .map_err(|e| format!("the shim's status: {e}"))?
-            .info
-            .remove("config")
-            .unwrap_or_default();
-        let pause_oom_score_adj = config
-            .contains("\"oomScoreAdjAllowed\":true")
-            .then_some(-998);
         Ok(Ctx {
             shim: Arc::new(shim),
-            docker,
+            floor,
             cri: Arc::new(cri),
-            pause,
             image,
             log_root,
-            pause_oom_score_adj,
             seq: AtomicU64::new(0),
         })
     }
@@ -186,87 +172,8 @@ impl Ctx {
             .build()
     }
 
-    /// A unique Docker name for a floor container.
-    fn floor_name(&self, what: &str) -> String {
-        format!("anycri-bench-{what}-{}-{}", std::process::id(), self.next())
-    }
-
-    /// The pause container the shim would create, made directly.
-    fn floor_pause_body(&self) -> ContainerCreateBody {
-        ContainerCreateBody {
-            image: Some(self.pause.clone()),
-            labels: Some(bench_labels()),
-            host_config: Some(HostConfig {
-                network_mode: Some("bridge".into()),
-                ipc_mode: Some("shareable".into()),
-                oom_score_adj: self.pause_oom_score_adj,
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// A `sleep 3600` container joined to the pause container `pause`, made directly.
-    fn floor_container_body(&self, pause: &str) -> ContainerCreateBody {
-        let join = format!("container:{pause}");
-        ContainerCreateBody {
-            image: Some(self.image.clone()),
-            entrypoint: Some(vec!["sleep".into(), "3600".into()]),
-            labels: Some(bench_labels()),
-            host_config: Some(HostConfig {
-                network_mode: Some(join.clone()),
-                ipc_mode: Some(join),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    async fn floor_create(&self, name: &str, body: ContainerCreateBody) -> String {
-        self.docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::default().name(name).build()),
-                body,
-            )
-            .await
-            .expect("floor: create")
-            .id
-    }
-
-    async fn floor_start(&self, id: &str) {
-        self.docker
-            .start_container(id, None)
-            .await
-            .expect("floor: start");
-    }
-
-    async fn floor_stop(&self, id: &str, grace: i32) {
-        self.docker
-            .stop_container(
-                id,
-                Some(StopContainerOptionsBuilder::default().t(grace).build()),
-            )
-            .await
-            .expect("floor: stop");
-    }
-
-    async fn floor_remove(&self, id: &str) {
-        self.docker
-            .remove_container(
-                id,
-                Some(
-                    RemoveContainerOptionsBuilder::default()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            )
-            .await
-            .expect("floor: remove");
-    }
-
     /// Remove everything labelled for the bench: pods through the shim (so its checkpoints
-    /// go too) and through containerd, then whatever Docker still holds with the label.
+    /// go too) and through containerd, then the floor's objects.
     async fn sweep(&self) {
         let runtimes: [(&str, &dyn RuntimeService); 2] =
             [("shim", &*self.shim), ("containerd", &*self.cri)];
@@ -295,28 +202,10 @@ impl Ctx {
                 })
                 .await;
         }
-        let filters = HashMap::from([("label", vec![format!("{LABEL_KEY}={LABEL_VALUE}")])]);
-        let left = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .unwrap_or_default();
-        futures::stream::iter(left.into_iter().filter_map(|c| c.id))
-            .for_each_concurrent(4, |id| async move {
-                let options = RemoveContainerOptionsBuilder::default()
-                    .force(true)
-                    .v(true)
-                    .build();
-                if let Err(e) = self.docker.remove_container(&id, Some(options)).await {
-                    eprintln!("docker_shim bench: removing Docker container {id} failed: {e}");
-                }
-            })
-            .await;
+        let (_, errors) = self.floor.sweep().await;
+        for e in errors {
+            eprintln!("docker_shim bench: cleaning up the floor: {e}");
+        }
     }
 }
 
@@ -439,6 +328,12 @@ async fn remove_pod(runtime: &dyn RuntimeService, id: &str) {
         .expect("RemovePodSandbox");
 }
 
+/// The floor's pod stopped, then removed, as the shim's pods are.
+async fn floor_stop_remove_pod(ctx: &Ctx, id: &str) {
+    ctx.floor.stop_pod(id).await.expect("floor: stop pod");
+    ctx.floor.remove_pod(id).await.expect("floor: remove pod");
+}
+
 /// `RunPodSandbox`: the shim and containerd against create + start of a pause container.
 fn run_pod_sandbox(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
     let _sweep = sweep_at_end(tokio, ctx);
@@ -468,17 +363,10 @@ fn run_pod_sandbox(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
                 b.to_async(tokio).iter_custom(|iters| {
                     timed(
                         iters,
-                        move || async move { ctx.floor_name("pause") },
-                        move |name: String| async move {
-                            let id = ctx.floor_create(&name, ctx.floor_pause_body()).await;
-                            ctx.floor_start(&id).await;
-                            id
-                        },
+                        || async {},
+                        move |()| async move { ctx.floor.run_pod("run").await.expect("floor: run pod") },
                         // As the shim's pods are removed: stopped first, then removed.
-                        move |id: String| async move {
-                            ctx.floor_stop(&id, PAUSE_STOP_GRACE).await;
-                            ctx.floor_remove(&id).await
-                        },
+                        move |pod: PodHandle| async move { floor_stop_remove_pod(ctx, &pod.id).await },
                     )
                 })
             });
@@ -505,7 +393,9 @@ fn create_start_container(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
                 .expect("RunPodSandbox (containerd)"),
         )
     });
-    let shim_pause: &str = &shim_pod;
+    let floor_pod = &tokio
+        .block_on(ctx.floor.run_pod("create"))
+        .expect("floor: run pod");
     let mut g = slow_group(c, "CreateStartContainer");
     let runtimes: [(&str, &dyn RuntimeService, &str, &PodSandboxConfig); 2] = [
         ("shim", &*ctx.shim, &shim_pod, &shim_pod_config),
@@ -527,18 +417,23 @@ fn create_start_container(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
                 b.to_async(tokio).iter_custom(|iters| {
                     timed(
                         iters,
-                        move || async move { ctx.floor_name("ctr") },
-                        move |name: String| async move {
+                        || async {},
+                        move |()| async move {
                             let id = ctx
-                                .floor_create(&name, ctx.floor_container_body(shim_pause))
-                                .await;
-                            ctx.floor_start(&id).await;
+                                .floor
+                                .create_container(floor_pod, "ctr")
+                                .await
+                                .expect("floor: create");
+                            ctx.floor.start_container(&id).await.expect("floor: start");
                             id
                         },
                         // As the shim's containers are removed: stopped first, then removed.
                         move |id: String| async move {
-                            ctx.floor_stop(&id, 0).await;
-                            ctx.floor_remove(&id).await
+                            ctx.floor.stop_container(&id, 0).await.expect("floor: stop");
+                            ctx.floor
+                                .remove_container(&id)
+                                .await
+                                .expect("floor: remove");
                         },
                     )
                 })
@@ -579,17 +474,15 @@ fn stop_pod_sandbox(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
                     timed(
                         iters,
                         move || async move {
-                            let id = ctx
-                                .floor_create(&ctx.floor_name("pause"), ctx.floor_pause_body())
-                                .await;
-                            ctx.floor_start(&id).await;
+                            ctx.floor.run_pod("stop").await.expect("floor: run pod").id
+                        },
+                        move |id: String| async move {
+                            ctx.floor.stop_pod(&id).await.expect("floor: stop pod");
                             id
                         },
                         move |id: String| async move {
-                            ctx.floor_stop(&id, PAUSE_STOP_GRACE).await;
-                            id
+                            ctx.floor.remove_pod(&id).await.expect("floor: remove pod")
                         },
-                        move |id: String| async move { ctx.floor_remove(&id).await },
                     )
                 })
             });
@@ -630,13 +523,17 @@ fn remove_pod_sandbox(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
                         iters,
                         move || async move {
                             let id = ctx
-                                .floor_create(&ctx.floor_name("pause"), ctx.floor_pause_body())
-                                .await;
-                            ctx.floor_start(&id).await;
-                            ctx.floor_stop(&id, PAUSE_STOP_GRACE).await;
+                                .floor
+                                .run_pod("remove")
+                                .await
+                                .expect("floor: run pod")
+                                .id;
+                            ctx.floor.stop_pod(&id).await.expect("floor: stop pod");
                             id
                         },
-                        move |id: String| async move { ctx.floor_remove(&id).await },
+                        move |id: String| async move {
+                            ctx.floor.remove_pod(&id).await.expect("floor: remove pod")
+                        },
                         |()| async {},
                     )
                 })
@@ -663,6 +560,14 @@ fn statuses(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
         ids
     });
     let (shim_ids, cri_ids) = (&ids[0], &ids[1]);
+    let (floor_pod, floor_container) = tokio
+        .block_on(async {
+            let pod = ctx.floor.run_pod("status").await?;
+            let container = ctx.floor.create_container(&pod, "status").await?;
+            ctx.floor.start_container(&container).await?;
+            Ok::<_, anycri::Error>((pod.id, container))
+        })
+        .expect("floor: a pod with a running container");
     let entries: [(&str, &dyn RuntimeService, &anycri::ext::PodAndContainer); 2] = [
         ("shim", &*ctx.shim, shim_ids),
         ("containerd", &*ctx.cri, cri_ids),
@@ -688,16 +593,10 @@ fn statuses(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
             })
         });
         if name == "shim" {
-            let id = &ids.pod_sandbox_id;
+            let id = &floor_pod;
             g.bench_function("floor", |b| {
-                b.to_async(tokio).iter(|| async move {
-                    black_box(
-                        ctx.docker
-                            .inspect_container(id, None::<InspectContainerOptions>)
-                            .await
-                            .expect("inspect"),
-                    )
-                })
+                b.to_async(tokio)
+                    .iter(|| async move { ctx.floor.pod_status(id).await.expect("floor: inspect") })
             });
         }
     }
@@ -723,15 +622,13 @@ fn statuses(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
             })
         });
         if name == "shim" {
-            let id = &ids.container_id;
+            let id = &floor_container;
             g.bench_function("floor", |b| {
                 b.to_async(tokio).iter(|| async move {
-                    black_box(
-                        ctx.docker
-                            .inspect_container(id, None::<InspectContainerOptions>)
-                            .await
-                            .expect("inspect"),
-                    )
+                    ctx.floor
+                        .container_status(id)
+                        .await
+                        .expect("floor: inspect")
                 })
             });
         }
@@ -766,12 +663,10 @@ fn images(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
         if name == "shim" {
             g.bench_function("floor", |b| {
                 b.to_async(tokio).iter(|| async move {
-                    black_box(
-                        ctx.docker
-                            .inspect_image(image)
-                            .await
-                            .expect("inspect_image"),
-                    )
+                    ctx.floor
+                        .image_status(image)
+                        .await
+                        .expect("floor: inspect_image")
                 })
             });
         }
@@ -793,17 +688,32 @@ fn images(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
         if name == "shim" {
             g.bench_function("floor", |b| {
                 b.to_async(tokio).iter(|| async move {
-                    black_box(
-                        ctx.docker
-                            .list_images(Some(ListImagesOptionsBuilder::new().all(false).build()))
-                            .await
-                            .expect("list_images"),
-                    )
+                    black_box(ctx.floor.list_images().await.expect("floor: list_images"))
                 })
             });
         }
     }
     g.finish();
+}
+
+/// One floor pod with `n` containers, created (and started if `start`) 4 at a time.
+async fn populate_floor(ctx: &Ctx, n: usize, start: bool) {
+    let pod = ctx.floor.run_pod("many").await.expect("floor: run pod");
+    futures::stream::iter(0..n)
+        .map(|_| {
+            let pod = &pod;
+            async move {
+                let id = ctx.floor.create_container(pod, "many").await?;
+                if start {
+                    ctx.floor.start_container(&id).await?;
+                }
+                Ok::<_, anycri::Error>(())
+            }
+        })
+        .buffer_unordered(4)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("floor: creating the containers");
 }
 
 /// One pod per runtime with `n` containers, created (and started if `start`) 4 at a time.
@@ -841,8 +751,8 @@ async fn populate(ctx: &Ctx, runtime: &dyn RuntimeService, n: usize, start: bool
     pod
 }
 
-/// `ListContainers` by label with 100 created containers, against one `list_containers` with
-/// the label filters the shim sends.
+/// `ListContainers` by label with 100 created containers, against one `list_containers` by
+/// label of 100 created floor containers.
 fn list_containers(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
     let _sweep = sweep_at_end(tokio, ctx);
     eprintln!(
@@ -851,6 +761,7 @@ fn list_containers(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
     tokio.block_on(async {
         populate(ctx, &*ctx.shim, LIST_CONTAINERS, false).await;
         populate(ctx, &*ctx.cri, LIST_CONTAINERS, false).await;
+        populate_floor(ctx, LIST_CONTAINERS, false).await;
     });
     let request = ListContainersRequest {
         filter: Some(ContainerFilter {
@@ -883,27 +794,10 @@ fn list_containers(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
             })
         });
         if name == "shim" {
-            let filters = HashMap::from([(
-                "label",
-                vec![
-                    format!("{}={}", labels::TYPE_LABEL, labels::TYPE_CONTAINER),
-                    format!("{LABEL_KEY}={LABEL_VALUE}"),
-                ],
-            )]);
-            let filters = &filters;
             g.bench_function("floor", |b| {
                 b.to_async(tokio).iter(|| async move {
-                    let listed = ctx
-                        .docker
-                        .list_containers(Some(
-                            ListContainersOptionsBuilder::default()
-                                .all(true)
-                                .filters(filters)
-                                .build(),
-                        ))
-                        .await
-                        .expect("list_containers");
-                    assert_eq!(listed.len(), LIST_CONTAINERS);
+                    let listed = ctx.floor.list_containers().await.expect("floor: list");
+                    assert_eq!(listed, LIST_CONTAINERS);
                     black_box(listed)
                 })
             });
@@ -922,6 +816,7 @@ fn list_container_stats(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
     tokio.block_on(async {
         populate(ctx, &*ctx.shim, STATS_CONTAINERS, true).await;
         populate(ctx, &*ctx.cri, STATS_CONTAINERS, true).await;
+        populate_floor(ctx, STATS_CONTAINERS, true).await;
     });
     let request = ListContainerStatsRequest {
         filter: Some(ContainerStatsFilter {
@@ -955,45 +850,15 @@ fn list_container_stats(c: &mut Criterion, tokio: &Runtime, ctx: &Ctx) {
             })
         });
         if name == "shim" {
-            let filters = HashMap::from([(
-                "label",
-                vec![
-                    format!("{}={}", labels::TYPE_LABEL, labels::TYPE_CONTAINER),
-                    format!("{LABEL_KEY}={LABEL_VALUE}"),
-                ],
-            )]);
-            let ids: Vec<String> = tokio
-                .block_on(
-                    ctx.docker.list_containers(Some(
-                        ListContainersOptionsBuilder::default()
-                            .filters(&filters)
-                            .build(),
-                    )),
-                )
-                .expect("list_containers")
-                .into_iter()
-                .filter_map(|c| c.id)
-                .collect();
-            assert_eq!(ids.len(), STATS_CONTAINERS);
-            let ids = &ids;
             g.bench_function("floor", |b| {
                 b.to_async(tokio).iter(|| async move {
-                    let stats: Vec<_> = futures::stream::iter(ids)
-                        .map(|id| async move {
-                            let options = StatsOptionsBuilder::default()
-                                .stream(false)
-                                .one_shot(true)
-                                .build();
-                            ctx.docker
-                                .stats(id, Some(options))
-                                .try_next()
-                                .await
-                                .expect("stats")
-                        })
-                        .buffer_unordered(STATS_CONTAINERS)
-                        .collect()
-                        .await;
-                    black_box(stats)
+                    let listed = ctx
+                        .floor
+                        .list_container_stats()
+                        .await
+                        .expect("floor: stats");
+                    assert_eq!(listed, STATS_CONTAINERS);
+                    black_box(listed)
                 })
             });
         }

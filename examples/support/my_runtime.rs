@@ -12,11 +12,12 @@
 //!   (tools and the conformance suite read it as "not supported");
 //! - errors carry the CRI's categories: `Error::not_found` for an unknown ID, and so on;
 //! - the `Stream*` RPCs are streams ([`CriStream`]); a backend without native streaming
-//!   answers them from its lists, as here.
+//!   answers them from its lists through [`anycri::list_stream`], as here.
 
-use anycri::{CriStream, Error, ImageService, Result, RuntimeService, api::*, fake::FakeRuntime};
+use anycri::{
+    CriStream, Error, ImageService, Result, RuntimeService, api::*, fake::FakeRuntime, list_stream,
+};
 use async_trait::async_trait;
-use futures::StreamExt;
 
 /// The name `Version` reports (tools see it as `RuntimeFlavour::Other("my-runtime")`).
 pub const NAME: &str = "my-runtime";
@@ -33,12 +34,6 @@ impl MyRuntime {
     pub fn new() -> Self {
         Self::default()
     }
-}
-
-/// One message with every item: how a backend without native list streaming answers the
-/// `Stream*` RPCs.
-fn one_message<T: Send + 'static>(message: T) -> CriStream<T> {
-    futures::stream::iter([Ok(message)]).boxed()
 }
 
 #[async_trait]
@@ -197,7 +192,9 @@ impl RuntimeService for MyRuntime {
     ) -> Result<CriStream<StreamPodSandboxesResponse>> {
         let list = ListPodSandboxRequest { filter: r.filter };
         let pod_sandboxes = self.list_pod_sandbox(list).await?.items;
-        Ok(one_message(StreamPodSandboxesResponse { pod_sandboxes }))
+        Ok(list_stream(pod_sandboxes, |pod_sandboxes| {
+            StreamPodSandboxesResponse { pod_sandboxes }
+        }))
     }
     async fn stream_containers(
         &self,
@@ -205,7 +202,9 @@ impl RuntimeService for MyRuntime {
     ) -> Result<CriStream<StreamContainersResponse>> {
         let list = ListContainersRequest { filter: r.filter };
         let containers = self.list_containers(list).await?.containers;
-        Ok(one_message(StreamContainersResponse { containers }))
+        Ok(list_stream(containers, |containers| {
+            StreamContainersResponse { containers }
+        }))
     }
     async fn stream_container_stats(
         &self,
@@ -213,8 +212,8 @@ impl RuntimeService for MyRuntime {
     ) -> Result<CriStream<StreamContainerStatsResponse>> {
         let list = ListContainerStatsRequest { filter: r.filter };
         let container_stats = self.list_container_stats(list).await?.stats;
-        Ok(one_message(StreamContainerStatsResponse {
-            container_stats,
+        Ok(list_stream(container_stats, |container_stats| {
+            StreamContainerStatsResponse { container_stats }
         }))
     }
     async fn stream_pod_sandbox_stats(
@@ -223,8 +222,8 @@ impl RuntimeService for MyRuntime {
     ) -> Result<CriStream<StreamPodSandboxStatsResponse>> {
         let list = ListPodSandboxStatsRequest { filter: r.filter };
         let pod_sandbox_stats = self.list_pod_sandbox_stats(list).await?.stats;
-        Ok(one_message(StreamPodSandboxStatsResponse {
-            pod_sandbox_stats,
+        Ok(list_stream(pod_sandbox_stats, |pod_sandbox_stats| {
+            StreamPodSandboxStatsResponse { pod_sandbox_stats }
         }))
     }
 }
@@ -254,6 +253,8 @@ impl ImageService for MyRuntime {
             .list_images(ListImagesRequest { filter: r.filter })
             .await?
             .images;
-        Ok(one_message(StreamImagesResponse { images }))
+        Ok(list_stream(images, |images| StreamImagesResponse {
+            images,
+        }))
     }
 }

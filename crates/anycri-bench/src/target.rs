@@ -585,10 +585,17 @@ impl Target {
                     .await
                     .map(drop),
                 Driver::Floor(f) => {
-                    let (repo, tag) = split_reference(image);
+                    let named = match anycri::image_ref::parse_reference(image)? {
+                        anycri::image_ref::ImageRef::Named(named) => named,
+                        anycri::image_ref::ImageRef::Id(id) => {
+                            return Err(Error::invalid_argument(format!(
+                                "docker-floor: {id} is an image ID; pull a repository reference"
+                            )));
+                        }
+                    };
                     let options = CreateImageOptionsBuilder::new()
-                        .from_image(repo)
-                        .tag(tag)
+                        .from_image(&named.repo)
+                        .tag(named.tag_or_digest())
                         .build();
                     let mut progress = f.docker.create_image(Some(options), None, None);
                     while let Some(item) = progress.next().await {
@@ -806,19 +813,6 @@ fn floor_name(config: &PodSandboxConfig) -> String {
     format!("anycri-bench-floor_{}_{}", m.name, m.uid)
 }
 
-/// `repo[:tag]` or `repo@digest` split for Docker's create-image call (public for the fuzz
-/// targets in `fuzz/`, not part of the API).
-#[doc(hidden)]
-pub fn split_reference(image: &str) -> (&str, &str) {
-    if let Some((repo, digest)) = image.split_once('@') {
-        return (repo, digest);
-    }
-    match image.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (image, "latest"),
-    }
-}
-
 impl Floor {
     async fn create(&self, name: &str, body: ContainerCreateBody) -> anycri::Result<String> {
         Ok(self
@@ -968,22 +962,6 @@ impl Floor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn references_split_for_docker() {
-        assert_eq!(
-            split_reference("127.0.0.1:5000/a/b:1.0"),
-            ("127.0.0.1:5000/a/b", "1.0")
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/a/b"),
-            ("127.0.0.1:5000/a/b", "latest")
-        );
-        assert_eq!(
-            split_reference("busybox@sha256:abc"),
-            ("busybox", "sha256:abc")
-        );
-    }
 
     #[test]
     fn default_names() {

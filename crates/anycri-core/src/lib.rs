@@ -35,6 +35,7 @@ pub mod capabilities;
 pub mod error;
 pub mod ext;
 pub mod follow;
+pub mod image_ref;
 pub mod kubelet;
 pub mod layer;
 pub mod logs;
@@ -53,7 +54,7 @@ pub use ext::{ExecOutput, ImageServiceExt, PodAndContainer, RuntimeServiceExt};
 pub use follow::{FollowOptions, follow_container_log};
 pub use layer::{Layer, LayerExt, Layered, RetryLayer, TimeoutLayer, TracingLayer};
 pub use ops::{CriRequest, Operation};
-pub use service::{CriStream, ImageService, RuntimeService};
+pub use service::{CriStream, ImageService, LIST_STREAM_BATCH, RuntimeService, list_stream};
 pub use watch::{EventOrigin, WatchEvent, WatchOptions, watch};
 
 #[cfg(feature = "mock")]

@@ -270,13 +270,79 @@ pub fn format_entry(
     partial: bool,
     content: &str,
 ) -> String {
-    format!(
-        "{} {} {} {}\n",
-        timestamp.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        stream.as_str(),
-        if partial { "P" } else { "F" },
-        content
-    )
+    let mut out = Vec::with_capacity(content.len() + 48);
+    push_entry(
+        &mut out,
+        &format_timestamp(timestamp),
+        stream,
+        partial,
+        content.as_bytes(),
+    );
+    // Only ASCII was added around `content`, which is UTF-8 already.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Append a container's output, as one write of it came, to `out` in the CRI log format: one
+/// `F` entry per `\n`-ended line and a `P` entry for a rest without `\n`, all stamped
+/// `timestamp`. Empty output gives nothing; `\r` is content; the bytes need not be UTF-8
+/// (the kubelet reads log files as bytes).
+///
+/// ```
+/// use anycri_core::logs::{LogStream, append_output, parse_log};
+/// let at = chrono::DateTime::from_timestamp(1_714_557_600, 7).unwrap();
+/// let mut file = Vec::new();
+/// append_output(&mut file, &at, LogStream::Stderr, b"one\ntw");
+/// append_output(&mut file, &at, LogStream::Stderr, b"o\n");
+/// let text = String::from_utf8(file).unwrap();
+/// assert_eq!(
+///     text,
+///     "2024-05-01T10:00:00.000000007Z stderr F one\n\
+///      2024-05-01T10:00:00.000000007Z stderr P tw\n\
+///      2024-05-01T10:00:00.000000007Z stderr F o\n"
+/// );
+/// let lines = parse_log(&text).unwrap();
+/// assert_eq!(lines.iter().map(|l| l.content.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+/// ```
+pub fn append_output(
+    out: &mut Vec<u8>,
+    timestamp: &DateTime<chrono::Utc>,
+    stream: LogStream,
+    content: &[u8],
+) {
+    if content.is_empty() {
+        return;
+    }
+    let timestamp = format_timestamp(timestamp);
+    let mut rest = content;
+    while !rest.is_empty() {
+        let (line, partial, next) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], false, &rest[i + 1..]),
+            None => (rest, true, &rest[rest.len()..]),
+        };
+        push_entry(out, &timestamp, stream, partial, line);
+        rest = next;
+    }
+}
+
+/// The CRI log's timestamp: RFC 3339 in UTC with nanoseconds (`2024-05-01T10:00:00.000000042Z`).
+fn format_timestamp(timestamp: &DateTime<chrono::Utc>) -> String {
+    timestamp.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// `<timestamp> <stream> <P|F> <content>\n`, appended to `out`.
+fn push_entry(
+    out: &mut Vec<u8>,
+    timestamp: &str,
+    stream: LogStream,
+    partial: bool,
+    content: &[u8],
+) {
+    out.extend_from_slice(timestamp.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(stream.as_str().as_bytes());
+    out.extend_from_slice(if partial { b" P " } else { b" F " });
+    out.extend_from_slice(content);
+    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -5,12 +5,57 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::stream::BoxStream;
+use futures_util::{StreamExt as _, stream::BoxStream};
 
 use crate::{api::*, error::Result};
 
 /// A stream of responses from a server-streaming RPC (events, Stream* lists).
 pub type CriStream<T> = BoxStream<'static, Result<T>>;
+
+/// How many items one message holds when a `Stream*` list is served from its unary list.
+pub const LIST_STREAM_BATCH: usize = 100;
+
+/// A `Stream*` answer made from the unary list's `items`: messages of at most
+/// [`LIST_STREAM_BATCH`] items each, in order, built by `wrap`; an empty list is one message
+/// with no items, so every answer has at least one message.
+///
+/// Every backend that serves `StreamContainers`, `StreamPodSandboxes`, `StreamImages`, ...
+/// from `ListContainers`, `ListPodSandbox`, `ListImages`, ... answers through this function,
+/// so they all split the same way.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
+/// use futures_util::TryStreamExt;
+/// use anycri_core::{LIST_STREAM_BATCH, list_stream, api::*};
+/// let images: Vec<Image> = (0..250).map(|i| Image { id: format!("sha256:{i}"), ..Default::default() }).collect();
+/// let messages: Vec<StreamImagesResponse> =
+///     list_stream(images, |images| StreamImagesResponse { images }).try_collect().await?;
+/// let sizes: Vec<usize> = messages.iter().map(|m| m.images.len()).collect();
+/// assert_eq!(sizes, [LIST_STREAM_BATCH, LIST_STREAM_BATCH, 50]);
+/// assert_eq!(messages[2].images.last().map(|i| i.id.as_str()), Some("sha256:249"));
+///
+/// let empty: Vec<StreamContainersResponse> =
+///     list_stream(Vec::new(), |containers| StreamContainersResponse { containers })
+///         .try_collect()
+///         .await?;
+/// assert_eq!(empty, [StreamContainersResponse::default()]);
+/// # Ok(()) }
+/// ```
+pub fn list_stream<T, R>(items: Vec<T>, wrap: impl Fn(Vec<T>) -> R) -> CriStream<R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let mut messages = Vec::with_capacity(items.len().div_ceil(LIST_STREAM_BATCH).max(1));
+    let mut items = items.into_iter().peekable();
+    loop {
+        messages.push(Ok(wrap(items.by_ref().take(LIST_STREAM_BATCH).collect())));
+        if items.peek().is_none() {
+            break;
+        }
+    }
+    futures_util::stream::iter(messages).boxed()
+}
 
 /// The CRI `RuntimeService`: pod sandboxes, containers, exec, stats, events and runtime
 /// status. Methods are named after the RPCs in snake case; see the CRI for each one's
@@ -542,10 +587,11 @@ pub trait RuntimeService: Send + Sync {
         &self,
         request: UpdatePodSandboxResourcesRequest,
     ) -> Result<UpdatePodSandboxResourcesResponse>;
-    /// `StreamPodSandboxes`: ListPodSandbox, one sandbox per message.
+    /// `StreamPodSandboxes`: ListPodSandbox's answer over several messages.
     ///
     /// The `Stream*` lists answer in several messages, for lists too large for one; a
-    /// backend may send several items per message.
+    /// backend may send several items per message (one serving the unary list's answer
+    /// splits it with [`list_stream`]).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {
@@ -568,22 +614,22 @@ pub trait RuntimeService: Send + Sync {
         &self,
         request: StreamPodSandboxesRequest,
     ) -> Result<CriStream<StreamPodSandboxesResponse>>;
-    /// `StreamContainers`: ListContainers, one container per message.
+    /// `StreamContainers`: ListContainers' answer over several messages.
     async fn stream_containers(
         &self,
         request: StreamContainersRequest,
     ) -> Result<CriStream<StreamContainersResponse>>;
-    /// `StreamContainerStats`: ListContainerStats, one entry per message.
+    /// `StreamContainerStats`: ListContainerStats' answer over several messages.
     async fn stream_container_stats(
         &self,
         request: StreamContainerStatsRequest,
     ) -> Result<CriStream<StreamContainerStatsResponse>>;
-    /// `StreamPodSandboxStats`: ListPodSandboxStats, one entry per message.
+    /// `StreamPodSandboxStats`: ListPodSandboxStats' answer over several messages.
     async fn stream_pod_sandbox_stats(
         &self,
         request: StreamPodSandboxStatsRequest,
     ) -> Result<CriStream<StreamPodSandboxStatsResponse>>;
-    /// `StreamPodSandboxMetrics`: ListPodSandboxMetrics, one entry per message.
+    /// `StreamPodSandboxMetrics`: ListPodSandboxMetrics' answer over several messages.
     async fn stream_pod_sandbox_metrics(
         &self,
         request: StreamPodSandboxMetricsRequest,
@@ -699,7 +745,7 @@ pub trait ImageService: Send + Sync {
     /// # Ok(()) }
     /// ```
     async fn image_fs_info(&self, request: ImageFsInfoRequest) -> Result<ImageFsInfoResponse>;
-    /// `StreamImages`: ListImages, one image per message.
+    /// `StreamImages`: ListImages' answer over several messages.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> anycri_core::Result<()> {

@@ -35,7 +35,6 @@ mod validate;
 /// `fuzz/`; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::image::{ImageRef, NamedRef, parse_reference};
     pub use crate::translate::seccomp_opt_with;
 }
 

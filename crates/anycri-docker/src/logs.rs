@@ -43,10 +43,10 @@ use std::{
 
 use anycri_core::{
     Error, ErrorKind, Result,
-    logs::{LogStream, parse_line},
+    logs::{LogStream, append_output, parse_line},
 };
 use bollard::{Docker, container::LogOutput, query_parameters::LogsOptionsBuilder};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::{FutureExt as _, StreamExt as _};
 use tokio::{
     io::AsyncWriteExt as _,
@@ -415,7 +415,7 @@ impl Writer {
                 }
                 self.catch_up = None;
             }
-            cri_lines(buf, &ts, stream, content);
+            append_output(buf, &ts, stream, content);
             *newest = (*newest).max(Some(ts));
         }
     }
@@ -468,29 +468,6 @@ async fn open_log(path: PathBuf) -> std::io::Result<tokio::fs::File> {
     .await
     .map_err(std::io::Error::other)??;
     Ok(tokio::fs::File::from_std(file))
-}
-
-/// Turn one message's content into CRI log lines appended to `out`: one `F` entry per `\n`,
-/// and a `P` entry for a rest without `\n`. Empty content gives nothing; `\r` is content.
-pub(crate) fn cri_lines(out: &mut Vec<u8>, ts: &DateTime<Utc>, stream: LogStream, content: &[u8]) {
-    if content.is_empty() {
-        return;
-    }
-    let ts = ts.to_rfc3339_opts(SecondsFormat::Nanos, true);
-    let mut rest = content;
-    while !rest.is_empty() {
-        let (line, tag, next) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (&rest[..i], b'F', &rest[i + 1..]),
-            None => (rest, b'P', &rest[rest.len()..]),
-        };
-        out.extend_from_slice(ts.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(stream.as_str().as_bytes());
-        out.extend_from_slice(&[b' ', tag, b' ']);
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        rest = next;
-    }
 }
 
 /// Split a message of Docker's stream, `<timestamp> <content>`, into both (no timestamp when
@@ -607,7 +584,7 @@ mod tests {
 
     fn lines(ts_: &str, stream: LogStream, content: &[u8]) -> String {
         let mut out = Vec::new();
-        cri_lines(&mut out, &ts(ts_), stream, content);
+        append_output(&mut out, &ts(ts_), stream, content);
         String::from_utf8(out).unwrap()
     }
 
@@ -687,7 +664,7 @@ mod tests {
         assert_eq!(got[1], (Some(ts(t2)), &b"tail\r\n"[..]));
         let mut out = Vec::new();
         for (t, content) in got {
-            cri_lines(&mut out, &t.unwrap(), LogStream::Stdout, content);
+            append_output(&mut out, &t.unwrap(), LogStream::Stdout, content);
         }
         let text = String::from_utf8(out).unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 use anycri_core::{
     Error, Result,
     api::*,
+    list_stream,
     service::{CriStream, ImageService, RuntimeService},
 };
 #[cfg(feature = "streaming")]
@@ -258,12 +259,6 @@ fn unimplemented<T>(operation: &str) -> Result<T> {
     Err(Error::unimplemented(operation, BACKEND))
 }
 
-/// A `Stream*` list served from the unary list, in one message.
-fn once<T: Send + 'static>(item: T) -> CriStream<T> {
-    use futures::StreamExt;
-    futures::stream::once(async move { Ok(item) }).boxed()
-}
-
 #[async_trait]
 impl RuntimeService for DockerRuntime {
     async fn version(&self, _request: VersionRequest) -> Result<VersionResponse> {
@@ -507,8 +502,8 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .items;
-        Ok(once(StreamPodSandboxesResponse {
-            pod_sandboxes: items,
+        Ok(list_stream(items, |pod_sandboxes| {
+            StreamPodSandboxesResponse { pod_sandboxes }
         }))
     }
     async fn stream_containers(
@@ -523,7 +518,9 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .containers;
-        Ok(once(StreamContainersResponse { containers }))
+        Ok(list_stream(containers, |containers| {
+            StreamContainersResponse { containers }
+        }))
     }
     async fn stream_container_stats(
         &self,
@@ -537,8 +534,8 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .stats;
-        Ok(once(StreamContainerStatsResponse {
-            container_stats: stats,
+        Ok(list_stream(stats, |container_stats| {
+            StreamContainerStatsResponse { container_stats }
         }))
     }
     async fn stream_pod_sandbox_stats(
@@ -553,8 +550,8 @@ impl RuntimeService for DockerRuntime {
         )
         .await?
         .stats;
-        Ok(once(StreamPodSandboxStatsResponse {
-            pod_sandbox_stats: stats,
+        Ok(list_stream(stats, |pod_sandbox_stats| {
+            StreamPodSandboxStatsResponse { pod_sandbox_stats }
         }))
     }
     async fn stream_pod_sandbox_metrics(
@@ -592,7 +589,9 @@ impl ImageService for DockerRuntime {
             })
             .await?
             .images;
-        Ok(once(StreamImagesResponse { images }))
+        Ok(list_stream(images, |images| StreamImagesResponse {
+            images,
+        }))
     }
 }
 

@@ -1,74 +1,25 @@
-//! The fake's image store: references normalised the way containerd does
-//! (`busybox` → `docker.io/library/busybox:latest`), images found by ID, ID prefix, tag or
-//! digest, tags removed one at a time, and every pull "succeeds" with an ID derived from the
+//! The fake's image store: references normalised by [`anycri_core::image_ref`]
+//! (`busybox` → `docker.io/library/busybox:latest`, as every runtime does), images found by
+//! ID, ID prefix, tag or digest, tags removed one at a time, and every pull "succeeds" with an ID derived from the
 //! reference so repeated pulls agree.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use anycri_core::{Error, Result, api::Image};
+use anycri_core::{
+    Error, Result,
+    api::Image,
+    image_ref::{self, ImageRef, NamedRef},
+};
 
-/// A parsed image reference.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reference {
-    /// Normalised repository (`docker.io/library/busybox`).
-    pub repo: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-}
-
-pub(crate) fn parse_reference(reference: &str) -> Result<Reference> {
-    let bad = |why: &str| {
-        Error::invalid_argument(format!("invalid image reference {reference:?}: {why}"))
-    };
-    if reference.is_empty() || reference.chars().any(|c| c.is_whitespace()) {
-        return Err(bad("empty or contains whitespace"));
+/// `reference` as a repository reference (parsed by [`anycri_core::image_ref`]); a full image
+/// ID names no repository and is found by ID only.
+fn parse_reference(reference: &str) -> Result<NamedRef> {
+    match image_ref::parse_reference(reference)? {
+        ImageRef::Named(n) => Ok(n),
+        ImageRef::Id(id) => Err(Error::not_found(format!(
+            "image {id} is not present, and an image ID cannot be pulled"
+        ))),
     }
-    let (name, digest) = match reference.split_once('@') {
-        Some((n, d)) => {
-            let hex = d
-                .strip_prefix("sha256:")
-                .ok_or_else(|| bad("digest must be sha256:<hex>"))?;
-            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(bad("digest must be sha256 followed by 64 hex digits"));
-            }
-            (n, Some(d.to_owned()))
-        }
-        None => (reference, None),
-    };
-    // A tag follows the last ':' after the last '/' (a ':' before it is a registry port).
-    let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match name[last_slash..].rfind(':') {
-        Some(i) => (
-            &name[..last_slash + i],
-            Some(name[last_slash + i + 1..].to_owned()),
-        ),
-        None => (name, None),
-    };
-    if repo.is_empty() || tag.as_deref() == Some("") {
-        return Err(bad("empty repository or tag"));
-    }
-    let first = repo.split('/').next().unwrap_or_default();
-    let repo = if !repo.contains('/') {
-        format!("docker.io/library/{repo}")
-    } else if !(first.contains('.') || first.contains(':') || first == "localhost") {
-        format!("docker.io/{repo}")
-    } else {
-        repo.to_owned()
-    };
-    // Checked once normalised: a name without a registry is a path too (`Busybox`).
-    if repo
-        .split('/')
-        .skip(1)
-        .any(|p| p.is_empty() || p.chars().any(|c| c.is_ascii_uppercase()))
-    {
-        return Err(bad("repository path must be lower case"));
-    }
-    let tag = if tag.is_none() && digest.is_none() {
-        Some("latest".to_owned())
-    } else {
-        tag
-    };
-    Ok(Reference { repo, tag, digest })
 }
 
 fn sha(seed: &str) -> String {
@@ -121,6 +72,11 @@ impl ImageStore {
     }
 
     pub fn pull(&mut self, reference: &str) -> Result<String> {
+        if let Ok(ImageRef::Id(id)) = image_ref::parse_reference(reference)
+            && let Some(i) = self.find(&id)
+        {
+            return Ok(self.images[i].id.clone());
+        }
         let r = parse_reference(reference)?;
         // RFC 2606 reserves `.invalid`: no registry there can ever answer.
         let host = r.repo.split('/').next().unwrap_or_default();
@@ -254,5 +210,10 @@ mod tests {
         // The digest still names the same image after the removal.
         assert_eq!(s.pull(&digest_ref).unwrap(), id);
         assert!(s.pull("registry.invalid/x:1").is_err());
+        // A full ID names a present image only: it cannot be pulled.
+        assert_eq!(s.pull(&id).unwrap(), id);
+        let absent = format!("sha256:{}", "0".repeat(64));
+        let e = s.pull(&absent).unwrap_err();
+        assert_eq!(e.kind(), anycri_core::ErrorKind::NotFound, "{e}");
     }
 }

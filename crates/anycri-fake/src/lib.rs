@@ -58,7 +58,8 @@ use std::{
 use anycri_core::{
     Error, Result,
     api::*,
-    logs::{LogStream, format_entry},
+    list_stream,
+    logs::{LogStream, append_output},
     service::{CriStream, ImageService, RuntimeService},
 };
 use async_trait::async_trait;
@@ -67,14 +68,6 @@ use tokio::sync::broadcast;
 
 pub use exec::{ExecHandler, ExecResult, ShellExec};
 use images::ImageStore;
-
-/// The fake's image-reference parser, for the fuzz targets in `fuzz/` (not part of the API):
-/// the normalised repository, the tag and the digest.
-#[doc(hidden)]
-pub fn parse_image_reference(reference: &str) -> Result<(String, Option<String>, Option<String>)> {
-    let r = images::parse_reference(reference)?;
-    Ok((r.repo, r.tag, r.digest))
-}
 
 /// The name the fake reports in `Version`.
 pub const RUNTIME_NAME: &str = "anycri-fake";
@@ -459,19 +452,13 @@ impl FakeRuntime {
             return;
         }
         let now = chrono::Utc::now();
-        let mut text = String::new();
+        let mut text = Vec::new();
         for (stream, bytes) in [
             (LogStream::Stdout, &result.stdout),
             (LogStream::Stderr, &result.stderr),
         ] {
             let s = String::from_utf8_lossy(bytes);
-            for line in s.split_inclusive('\n') {
-                let (content, partial) = match line.strip_suffix('\n') {
-                    Some(c) => (c, false),
-                    None => (line, true),
-                };
-                text.push_str(&format_entry(&now, stream, partial, content));
-            }
+            append_output(&mut text, &now, stream, s.as_bytes());
         }
         let path = PathBuf::from(path);
         if let Some(dir) = path.parent() {
@@ -483,7 +470,7 @@ impl FakeRuntime {
             .append(true)
             .open(&path)
         {
-            let _ = f.write_all(text.as_bytes());
+            let _ = f.write_all(&text);
         }
     }
 }
@@ -555,22 +542,6 @@ fn sandbox_status(s: &Sandbox) -> PodSandboxStatus {
         annotations: s.config.annotations.clone(),
         runtime_handler: s.runtime_handler.clone(),
     }
-}
-
-/// Items per message of a `Stream*` list response.
-const STREAM_BATCH: usize = 100;
-
-/// A `Stream*` response stream: `items` in batches of [`STREAM_BATCH`], each wrapped by `wrap`.
-fn batched<T: Send + 'static, R: Send + 'static>(
-    items: Vec<T>,
-    wrap: fn(Vec<T>) -> R,
-) -> CriStream<R> {
-    let mut batches = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        batches.push(Ok(wrap(items.by_ref().take(STREAM_BATCH).collect())));
-    }
-    futures::stream::iter(batches).boxed()
 }
 
 #[async_trait]
@@ -1203,8 +1174,8 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .items;
-        Ok(batched(items, |pod_sandboxes| StreamPodSandboxesResponse {
-            pod_sandboxes,
+        Ok(list_stream(items, |pod_sandboxes| {
+            StreamPodSandboxesResponse { pod_sandboxes }
         }))
     }
 
@@ -1218,7 +1189,7 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .containers;
-        Ok(batched(items, |containers| StreamContainersResponse {
+        Ok(list_stream(items, |containers| StreamContainersResponse {
             containers,
         }))
     }
@@ -1233,7 +1204,7 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .stats;
-        Ok(batched(items, |container_stats| {
+        Ok(list_stream(items, |container_stats| {
             StreamContainerStatsResponse { container_stats }
         }))
     }
@@ -1248,7 +1219,7 @@ impl RuntimeService for FakeRuntime {
             })
             .await?
             .stats;
-        Ok(batched(items, |pod_sandbox_stats| {
+        Ok(list_stream(items, |pod_sandbox_stats| {
             StreamPodSandboxStatsResponse { pod_sandbox_stats }
         }))
     }
@@ -1330,6 +1301,8 @@ impl ImageService for FakeRuntime {
             })
             .await?
             .images;
-        Ok(batched(images, |images| StreamImagesResponse { images }))
+        Ok(list_stream(images, |images| StreamImagesResponse {
+            images,
+        }))
     }
 }

@@ -17,6 +17,7 @@ use anycri_api::v1::{
 use anycri_core::{
     CriRequest, Error, ErrorKind, Operation, Result, RuntimeFlavour,
     api::*,
+    list_stream,
     ops::op,
     service::{CriStream, ImageService, RuntimeService},
 };
@@ -453,9 +454,9 @@ impl GrpcRuntime {
             .boxed())
     }
 
-    /// `Stream*` with a fallback: on Unimplemented, remember it and serve the unary list as
-    /// one message.
-    async fn list_stream<Req, Resp, F, Fut, L, LFut>(
+    /// `Stream*` with a fallback: on Unimplemented, remember it and serve the unary list
+    /// (`unary` splits its answer with [`anycri_core::list_stream`], as every backend does).
+    async fn stream_or_list<Req, Resp, F, Fut, L, LFut>(
         &self,
         index: usize,
         operation: &'static Operation,
@@ -471,7 +472,7 @@ impl GrpcRuntime {
             Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
         >,
         L: FnOnce(GrpcRuntime, Req) -> LFut,
-        LFut: Future<Output = Result<Resp>>,
+        LFut: Future<Output = Result<CriStream<Resp>>>,
     {
         let flag = &self.inner.unary_lists[index];
         if !flag.load(Ordering::Relaxed) {
@@ -486,8 +487,7 @@ impl GrpcRuntime {
                 other => return other,
             }
         }
-        let one = unary(self.clone(), request).await?;
-        Ok(futures::stream::once(async move { Ok(one) }).boxed())
+        unary(self.clone(), request).await
     }
 }
 
@@ -538,11 +538,11 @@ macro_rules! grpc_body {
     };
 }
 
-/// The unary list behind each Stream* RPC, and how its answer becomes one stream message.
+/// The unary list behind each Stream* RPC, and the message its items go into.
 macro_rules! fallback {
     (stream_pod_sandboxes, $self:ident, $request:ident, $call:expr) => {
         $self
-            .list_stream(
+            .stream_or_list(
                 0,
                 &op::STREAM_POD_SANDBOXES,
                 $request,
@@ -552,16 +552,16 @@ macro_rules! fallback {
                         .list_pod_sandbox(ListPodSandboxRequest { filter: r.filter })
                         .await?
                         .items;
-                    Ok(StreamPodSandboxesResponse {
-                        pod_sandboxes: items,
-                    })
+                    Ok(list_stream(items, |pod_sandboxes| {
+                        StreamPodSandboxesResponse { pod_sandboxes }
+                    }))
                 },
             )
             .await
     };
     (stream_containers, $self:ident, $request:ident, $call:expr) => {
         $self
-            .list_stream(
+            .stream_or_list(
                 1,
                 &op::STREAM_CONTAINERS,
                 $request,
@@ -571,14 +571,16 @@ macro_rules! fallback {
                         .list_containers(ListContainersRequest { filter: r.filter })
                         .await?
                         .containers;
-                    Ok(StreamContainersResponse { containers })
+                    Ok(list_stream(containers, |containers| {
+                        StreamContainersResponse { containers }
+                    }))
                 },
             )
             .await
     };
     (stream_container_stats, $self:ident, $request:ident, $call:expr) => {
         $self
-            .list_stream(
+            .stream_or_list(
                 2,
                 &op::STREAM_CONTAINER_STATS,
                 $request,
@@ -588,16 +590,16 @@ macro_rules! fallback {
                         .list_container_stats(ListContainerStatsRequest { filter: r.filter })
                         .await?
                         .stats;
-                    Ok(StreamContainerStatsResponse {
-                        container_stats: stats,
-                    })
+                    Ok(list_stream(stats, |container_stats| {
+                        StreamContainerStatsResponse { container_stats }
+                    }))
                 },
             )
             .await
     };
     (stream_pod_sandbox_stats, $self:ident, $request:ident, $call:expr) => {
         $self
-            .list_stream(
+            .stream_or_list(
                 3,
                 &op::STREAM_POD_SANDBOX_STATS,
                 $request,
@@ -607,16 +609,16 @@ macro_rules! fallback {
                         .list_pod_sandbox_stats(ListPodSandboxStatsRequest { filter: r.filter })
                         .await?
                         .stats;
-                    Ok(StreamPodSandboxStatsResponse {
-                        pod_sandbox_stats: stats,
-                    })
+                    Ok(list_stream(stats, |pod_sandbox_stats| {
+                        StreamPodSandboxStatsResponse { pod_sandbox_stats }
+                    }))
                 },
             )
             .await
     };
     (stream_pod_sandbox_metrics, $self:ident, $request:ident, $call:expr) => {
         $self
-            .list_stream(
+            .stream_or_list(
                 4,
                 &op::STREAM_POD_SANDBOX_METRICS,
                 $request,
@@ -626,21 +628,25 @@ macro_rules! fallback {
                         .list_pod_sandbox_metrics(ListPodSandboxMetricsRequest {})
                         .await?
                         .pod_metrics;
-                    Ok(StreamPodSandboxMetricsResponse {
-                        pod_sandbox_metrics: metrics,
-                    })
+                    Ok(list_stream(metrics, |pod_sandbox_metrics| {
+                        StreamPodSandboxMetricsResponse {
+                            pod_sandbox_metrics,
+                        }
+                    }))
                 },
             )
             .await
     };
     (stream_images, $self:ident, $request:ident, $call:expr) => {
         $self
-            .list_stream(5, &op::STREAM_IMAGES, $request, $call, |rt, r| async move {
+            .stream_or_list(5, &op::STREAM_IMAGES, $request, $call, |rt, r| async move {
                 let images = rt
                     .list_images(ListImagesRequest { filter: r.filter })
                     .await?
                     .images;
-                Ok(StreamImagesResponse { images })
+                Ok(list_stream(images, |images| StreamImagesResponse {
+                    images,
+                }))
             })
             .await
     };

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use anycri_core::{Error, ErrorKind, Result};
+use anycri_core::{Error, ErrorKind, Result, image_ref};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{BuiltImage, TestImageKind};
@@ -36,29 +36,18 @@ impl ImageRef {
     /// known: no ID, no user).
     pub fn parse(reference: &str) -> Result<ImageRef> {
         let reference = reference.trim();
-        let (name, digest) = match reference.split_once('@') {
-            Some((n, d)) => (n, Some(Digest::parse(d)?)),
-            None => (reference, None),
-        };
-        let (repository, tag) = match name.rsplit_once(':') {
-            Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag)),
-            _ => (name, None),
-        };
-        // A ':' left in the last component (`host:port` with no path) would read as a tag
-        // once the reference is written without one (`host:port@sha256:...`).
-        let last = repository.rsplit('/').next().unwrap_or_default();
-        if repository.is_empty()
-            || repository.contains(char::is_whitespace)
-            || last.contains(':')
-            || tag.is_some_and(|t| crate::registry::validate_tag(t).is_err())
-        {
+        // Checked by the one parser of references; the parts are kept as written (a test
+        // image's name is what the suite and the reports show).
+        if let image_ref::ImageRef::Id(_) = image_ref::parse_reference(reference)? {
             return Err(Error::invalid_argument(format!(
-                "not an image reference: {reference:?}"
+                "not an image reference but an image ID: {reference:?}"
             )));
         }
+        let written = image_ref::Written::split(reference);
+        let digest = written.digest.map(Digest::parse).transpose()?;
         Ok(ImageRef {
-            repository: repository.to_owned(),
-            tags: tag.map(|t| vec![t.to_owned()]).unwrap_or_default(),
+            repository: written.name.to_owned(),
+            tags: written.tag.map(|t| vec![t.to_owned()]).unwrap_or_default(),
             digest,
             id: None,
             user: None,
