@@ -1,21 +1,35 @@
-//! crictl's verbs that anycri lacked, one module each, with crictl's flag names and output:
-//! `runp`, `create`, `start`, `run` (pods and containers from crictl's JSON/YAML config files,
-//! doing first what the kubelet does: log directories, `user_specified_image`), `rmi`,
-//! `stats`, `statsp`, `imagefsinfo`, `update`, `version` and `completion`. Each module has its
-//! clap arguments and a `run` function over the connected [`Ctx`](crate::Ctx); this one holds
-//! what several share: the image pull flags of `create` and `run`, registry credentials, and
-//! `--cancel-timeout`.
+//! The `anycri` verbs that talk to a runtime, one module each with crictl's flag names and
+//! output (a verb and its pod counterpart may share one: `stop`/`stopp`, `rm`/`rmp`): info,
+//! version, pods, runp, stopp, rmp, statsp, ps, create, start, run, update, stop, rm, stats,
+//! images, pull, rmi, imagefsinfo, inspect, exec, attach, port-forward, logs and completion
+//! (`runp`, `create` and `run` read crictl's JSON/YAML config files and first do what the
+//! kubelet does: log directories, `user_specified_image`). Each module has its clap arguments
+//! and a `run` function over the connected [`Ctx`](crate::Ctx); this one holds what several
+//! share: the image pull flags of `create` and `run`, registry credentials,
+//! `--cancel-timeout`, and the sampling and watch loop of `stats` and `statsp`.
 
+pub mod attach;
 pub mod completion;
 pub mod config;
 pub mod create;
+pub mod exec;
 pub mod imagefsinfo;
+pub mod images;
+pub mod info;
+pub mod inspect;
+pub mod logs;
+pub mod pods;
+pub mod port_forward;
+pub mod ps;
+pub mod pull;
+pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod runp;
 pub mod start;
 pub mod stats;
 pub mod statsp;
+pub mod stop;
 pub mod update;
 pub mod version;
 
