@@ -467,6 +467,33 @@ fn fd_count(pid: u32) -> Option<u64> {
         .map(|d| d.count() as u64)
 }
 
+/// The nat and filter tables as [`parse_iptables_save`] reads them, and what could not be read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IptablesState {
+    /// The rules (`<table> -A ...`), counters stripped.
+    pub rules: Vec<String>,
+    /// The chains (`<table> NAME`).
+    pub chains: Vec<String>,
+    /// Why a table could not be read (`iptables-save` missing, failing or hanging).
+    pub errors: Vec<String>,
+}
+
+/// Read the nat and filter tables with `iptables-save` (30 s each at most).
+pub async fn iptables_state() -> IptablesState {
+    let mut state = IptablesState::default();
+    for table in ["nat", "filter"] {
+        match iptables_save(table).await {
+            Ok(text) => {
+                let (rules, chains) = parse_iptables_save(&text);
+                state.rules.extend(rules);
+                state.chains.extend(chains);
+            }
+            Err(e) => state.errors.push(e),
+        }
+    }
+    state
+}
+
 async fn iptables_save(table: &str) -> Result<String, String> {
     let run = tokio::process::Command::new("iptables-save")
         .args(["-t", table])
@@ -726,35 +753,21 @@ impl LeakProbe {
                 count_json_files(d),
             );
         }
-        let mut rules = Vec::new();
-        let mut chains = Vec::new();
-        let mut ok = true;
-        for table in ["nat", "filter"] {
-            match iptables_save(table).await {
-                Ok(text) => {
-                    let (r, c) = parse_iptables_save(&text);
-                    rules.extend(r);
-                    chains.extend(c);
-                }
-                Err(e) => {
-                    s.errors.push(e);
-                    ok = false;
-                }
-            }
-        }
-        if ok {
+        let iptables = iptables_state().await;
+        if iptables.errors.is_empty() {
             s.push(
                 "iptables rules (nat + filter)",
                 CounterKind::Object,
-                rules.len() as u64,
+                iptables.rules.len() as u64,
             );
             s.push(
                 "iptables chains (nat + filter)",
                 CounterKind::Object,
-                chains.len() as u64,
+                iptables.chains.len() as u64,
             );
-            s.iptables_rules = rules;
+            s.iptables_rules = iptables.rules;
         }
+        s.errors.extend(iptables.errors);
         for (role, &pid) in &self.daemons.fixed {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok();
             let (Some(fds), Some(status)) = (fd_count(pid), status) else {

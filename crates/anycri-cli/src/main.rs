@@ -2,8 +2,9 @@
 //! verbs (info, version, events, watch, pods, runp, stopp, rmp, statsp, ps, create, start,
 //! run, update, stop, rm, stats, images, pull, rmi, imagefsinfo, inspect, exec, attach,
 //! port-forward, logs, completion) against any endpoint `anycri::connect` accepts, or the
-//! node's runtime found the way crictl finds it. The verbs added for crictl parity live in
-//! `commands/`, one module each.
+//! node's runtime found the way crictl finds it. This file holds the command line and the
+//! dispatch; the verbs live in `commands/`, one module each, events and watch in `events.rs`,
+//! the daemons in `daemon.rs`.
 
 /// `println!` that ends the process quietly when stdout is closed (`anycri ps | head`).
 macro_rules! out {
@@ -26,13 +27,8 @@ mod systemd;
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
 
-use anycri::{
-    Connected, Error, ErrorKind, ImageService, Layered, RuntimeService, RuntimeServiceExt,
-    TimeoutLayer, api::*,
-};
+use anycri::{Connected, Error, ErrorKind, ImageService, Layered, RuntimeService, TimeoutLayer};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
-
-use output::Table;
 
 /// Talk to any Kubernetes container runtime (containerd, CRI-O, Docker) through one API.
 #[derive(Debug, Parser)]
@@ -104,26 +100,9 @@ enum Command {
     /// relisting where not, and a relist after every gap.
     Watch(events::WatchArgs),
     /// List pod sandboxes.
-    Pods {
-        /// Only pods whose ID starts with this.
-        #[arg(long)]
-        id: Option<String>,
-        /// Only pods with this label (key=value); repeatable.
-        #[arg(short = 'l', long = "label")]
-        labels: Vec<String>,
-    },
+    Pods(commands::pods::PodsArgs),
     /// List containers (running only, unless -a).
-    Ps {
-        /// Show all containers, not only running ones.
-        #[arg(short, long)]
-        all: bool,
-        /// Only containers of this pod.
-        #[arg(short = 'p', long)]
-        pod: Option<String>,
-        /// Only containers with this label (key=value); repeatable.
-        #[arg(short = 'l', long = "label")]
-        labels: Vec<String>,
-    },
+    Ps(commands::ps::PsArgs),
     /// List images.
     Images,
     /// Remove images by ID or reference (-a: all, -q: those no container uses).
@@ -131,95 +110,21 @@ enum Command {
     /// The image filesystem's usage (JSON by default, as in crictl).
     Imagefsinfo,
     /// Pull an image.
-    Pull {
-        /// Image reference.
-        image: String,
-        /// Registry credentials `USERNAME[:PASSWORD]` (crictl's `--creds`); never logged.
-        #[arg(long, conflicts_with = "auth")]
-        creds: Option<String>,
-        /// Registry credentials as base64 `USERNAME:PASSWORD` (crictl's `--auth`); never logged.
-        #[arg(long)]
-        auth: Option<String>,
-    },
+    Pull(commands::pull::PullArgs),
     /// Show the full status of a container, pod or image (JSON).
-    Inspect {
-        /// Container ID, pod ID or image reference.
-        id: String,
-    },
+    Inspect(commands::inspect::InspectArgs),
     /// Run a command in a container (streaming, like crictl exec; --sync for ExecSync).
-    Exec {
-        /// Run synchronously (ExecSync) and print the output when the command ends.
-        #[arg(short, long)]
-        sync: bool,
-        /// Forward stdin to the command.
-        #[arg(short = 'i', long, conflicts_with = "sync")]
-        interactive: bool,
-        /// Allocate a terminal: the local one goes raw and its size follows.
-        #[arg(short, long, conflicts_with = "sync")]
-        tty: bool,
-        /// With --sync: kill the command after this long (0: no limit).
-        #[arg(long = "exec-timeout", default_value = "0s", value_parser = humantime::parse_duration)]
-        exec_timeout: Duration,
-        /// Container ID.
-        id: String,
-        /// Command and arguments.
-        #[arg(last = true, required = true)]
-        cmd: Vec<String>,
-    },
+    Exec(commands::exec::ExecArgs),
     /// Attach to a running container's main process.
-    Attach {
-        /// Forward stdin to the process (the container must keep stdin open).
-        #[arg(short = 'i', long)]
-        interactive: bool,
-        /// The container has a terminal: the local one goes raw and its size follows.
-        #[arg(short, long)]
-        tty: bool,
-        /// Container ID.
-        id: String,
-    },
+    Attach(commands::attach::AttachArgs),
     /// Forward local ports to ports in a pod until interrupted (Ctrl-C).
-    PortForward {
-        /// The local address to listen on (an IP, or localhost).
-        #[arg(long, default_value = "127.0.0.1")]
-        address: String,
-        /// Pod ID.
-        pod: String,
-        /// Ports as [LOCAL:]REMOTE (`:REMOTE` picks a free local port).
-        #[arg(required = true)]
-        ports: Vec<String>,
-    },
+    PortForward(commands::port_forward::PortForwardArgs),
     /// Print a container's log (read from its CRI log file on this host).
-    Logs {
-        /// Show timestamps.
-        #[arg(short = 't', long)]
-        timestamps: bool,
-        /// Keep printing new lines until the container exits (rotation is followed).
-        #[arg(short = 'f', long)]
-        follow: bool,
-        /// Only the last N lines already in the log.
-        #[arg(long)]
-        tail: Option<usize>,
-        /// Container ID.
-        id: String,
-    },
+    Logs(commands::logs::LogsArgs),
     /// Stop containers.
-    Stop {
-        /// Grace period in seconds.
-        #[arg(long, default_value_t = 10)]
-        grace: i64,
-        /// Container IDs.
-        #[arg(required = true)]
-        ids: Vec<String>,
-    },
+    Stop(commands::stop::StopArgs),
     /// Remove containers (stopping them first with -f).
-    Rm {
-        /// Stop running containers first.
-        #[arg(short, long)]
-        force: bool,
-        /// Container IDs.
-        #[arg(required = true)]
-        ids: Vec<String>,
-    },
+    Rm(commands::rm::RmArgs),
     /// Run a pod sandbox from a pod config file (JSON or YAML, crictl's format); prints its ID.
     Runp(commands::runp::RunpArgs),
     /// Create a container in a pod from crictl's config files; prints its ID.
@@ -237,17 +142,9 @@ enum Command {
     /// Print the shell completion script (bash, zsh, fish).
     Completion(commands::completion::CompletionArgs),
     /// Stop pod sandboxes.
-    Stopp {
-        /// Pod IDs.
-        #[arg(required = true)]
-        ids: Vec<String>,
-    },
+    Stopp(commands::stop::StoppArgs),
     /// Remove pod sandboxes with their containers.
-    Rmp {
-        /// Pod IDs.
-        #[arg(required = true)]
-        ids: Vec<String>,
-    },
+    Rmp(commands::rm::RmpArgs),
     /// Serve a shim as a long-running CRI daemon.
     Shim {
         #[command(subcommand)]
@@ -308,32 +205,6 @@ async fn connect(cli: &Cli) -> anycri::Result<Ctx> {
     })
 }
 
-/// containerd's namespaces (the CRI's `k8s.io`, Docker's `moby`, ...) when the runtime is a
-/// containerd on a unix socket; `None` otherwise or when they cannot be read.
-async fn containerd_namespaces(cli: &Cli, info: &anycri::RuntimeInfo) -> Option<Vec<String>> {
-    if info.flavour != anycri::RuntimeFlavour::Containerd {
-        return None;
-    }
-    let endpoint = match &cli.runtime_endpoint {
-        Some(uri) => uri.clone(),
-        None => anycri::DEFAULT_ENDPOINTS
-            .iter()
-            .find(|e| {
-                e.contains("containerd")
-                    && std::path::Path::new(e.trim_start_matches("unix://")).exists()
-            })?
-            .to_string(),
-    };
-    if !endpoint.starts_with("unix://") {
-        return None;
-    }
-    let client = anycri::grpc::anycri_containerd::ContainerdClient::connect(&endpoint)
-        .await
-        .ok()?;
-    let namespaces = client.namespaces().await.ok()?;
-    Some(namespaces.into_iter().map(|n| n.name).collect())
-}
-
 /// `key=value` label selectors.
 pub fn parse_labels(
     labels: &[String],
@@ -348,9 +219,10 @@ pub fn parse_labels(
         .collect()
 }
 
-async fn run(cli: Cli) -> anycri::Result<i32> {
-    // `docker logs` and `docker exec` are the CLI's own logs and exec.
-    let cli = match cli.command {
+/// `anycri docker logs` and `anycri docker exec` as the CLI's own `logs` and `exec`; every
+/// other command as it is.
+fn docker_aliases(command: Command) -> anycri::Result<Command> {
+    Ok(match command {
         Command::Docker {
             command:
                 docker_compat::DockerCommand::Logs {
@@ -366,15 +238,12 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     Error::invalid_argument(format!("--tail {n:?}: a number or \"all\""))
                 })?),
             };
-            Cli {
-                command: Command::Logs {
-                    timestamps,
-                    follow,
-                    tail,
-                    id,
-                },
-                ..cli
-            }
+            Command::Logs(commands::logs::LogsArgs {
+                timestamps,
+                follow,
+                tail,
+                id,
+            })
         }
         Command::Docker {
             command:
@@ -384,18 +253,24 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
                     id,
                     cmd,
                 },
-        } => Cli {
-            command: Command::Exec {
-                sync: false,
-                interactive,
-                tty,
-                exec_timeout: Duration::ZERO,
-                id,
-                cmd,
-            },
-            ..cli
-        },
-        command => Cli { command, ..cli },
+        } => Command::Exec(commands::exec::ExecArgs {
+            sync: false,
+            interactive,
+            tty,
+            exec_timeout: Duration::ZERO,
+            id,
+            cmd,
+        }),
+        command => command,
+    })
+}
+
+/// Dispatch: the commands that need no runtime connection first, then every other command
+/// with the connected [`Ctx`].
+async fn run(cli: Cli) -> anycri::Result<i32> {
+    let cli = Cli {
+        command: docker_aliases(cli.command)?,
+        ..cli
     };
     if let Command::Migrate { command } = &cli.command {
         let json = cli.output == Some(Format::Json);
@@ -427,6 +302,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         )));
     }
     let explicit_format = cli.output;
+    let endpoint = cli.runtime_endpoint.as_deref();
     let ctx = match connect(&cli).await {
         Ok(ctx) => ctx,
         // A containerd without its CRI (Docker's own): `info` still shows its namespaces.
@@ -434,373 +310,42 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
             if matches!(cli.command, Command::Info)
                 && e.kind() == ErrorKind::FailedPrecondition =>
         {
-            if let Some(uri) = cli
-                .runtime_endpoint
-                .as_deref()
-                .filter(|u| u.starts_with("unix://"))
-                && let Ok(client) =
-                    anycri::grpc::anycri_containerd::ContainerdClient::connect(uri).await
-                && let Ok(namespaces) = client.namespaces().await
-            {
-                let names: Vec<String> = namespaces.into_iter().map(|n| n.name).collect();
-                if cli.output.is_some_and(|f| f != Format::Table) {
-                    output::print_structured(
-                        cli.output.unwrap_or(Format::Json),
-                        &serde_json::json!({
-                            "error": e.to_string(),
-                            "containerdNamespaces": names,
-                        }),
-                    )?;
-                } else {
-                    out!("containerd namespaces: {}", names.join(", "));
-                }
-            }
-            return Err(e);
+            return commands::info::explain_without_cri(endpoint, explicit_format, e).await;
         }
         Err(e) => return Err(e),
     };
-    let rt = &ctx.runtime;
     match cli.command {
-        Command::Info => {
-            let info = anycri::discover(rt.as_ref()).await?;
-            let namespaces = containerd_namespaces(&cli, &info).await;
-            if ctx.format != Format::Table {
-                let caps: serde_json::Map<_, _> = info
-                    .capabilities
-                    .entries()
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), serde_json::Value::Bool(*v)))
-                    .collect();
-                let mut value = serde_json::json!({
-                    "runtimeName": info.runtime_name,
-                    "runtimeVersion": info.runtime_version,
-                    "runtimeApiVersion": info.runtime_api_version,
-                    "flavour": format!("{:?}", info.flavour),
-                    "cgroupDriver": info.cgroup_driver.map(|d| format!("{d:?}")),
-                    "handlers": info.handlers.iter().map(|h| &h.name).collect::<Vec<_>>(),
-                    "conditions": info.conditions.iter().map(|c| serde_json::json!({
-                        "type": c.kind, "status": c.status, "reason": c.reason, "message": c.message
-                    })).collect::<Vec<_>>(),
-                    "capabilities": caps,
-                    "capabilityReasons": info.capability_reasons,
-                });
-                if let Some(ns) = &namespaces {
-                    value["containerdNamespaces"] = ns.clone().into();
-                }
-                output::print_structured(ctx.format, &value)?;
-            } else {
-                output::print_info(&info);
-                if let Some(ns) = &namespaces {
-                    out!("containerd namespaces: {}", ns.join(", "));
-                }
-            }
-        }
-        Command::Docker { command } => {
-            return docker_compat::run(command, rt, &ctx.images).await;
-        }
-        Command::Version => return commands::version::run(&ctx).await,
-        Command::Runp(args) => return commands::runp::run(&ctx, args).await,
-        Command::Create(args) => return commands::create::run(&ctx, args).await,
-        Command::Start(args) => return commands::start::run(&ctx, args).await,
-        Command::Run(args) => return commands::run::run(&ctx, args).await,
-        Command::Update(args) => return commands::update::run(&ctx, args).await,
-        Command::Stats(args) => return commands::stats::run(&ctx, args).await,
-        Command::Statsp(args) => return commands::statsp::run(&ctx, args).await,
-        Command::Rmi(args) => return commands::rmi::run(&ctx, args).await,
-        Command::Imagefsinfo => return commands::imagefsinfo::run(&ctx, explicit_format).await,
-        Command::Events { count } => events::events(rt, ctx.format, count).await?,
-        Command::Watch(args) => events::watch(rt, ctx.format, args).await?,
-        Command::Pods { id, labels } => {
-            let filter = PodSandboxFilter {
-                id: id.unwrap_or_default(),
-                label_selector: parse_labels(&labels)?,
-                ..Default::default()
-            };
-            let items = rt
-                .list_pod_sandbox(ListPodSandboxRequest {
-                    filter: Some(filter),
-                })
-                .await?
-                .items;
-            if ctx.format != Format::Table {
-                return output::print_structured(ctx.format, &items).map(|_| 0);
-            }
-            let mut t = Table::new([
-                "POD ID",
-                "CREATED",
-                "STATE",
-                "NAME",
-                "NAMESPACE",
-                "ATTEMPT",
-                "RUNTIME",
-            ]);
-            for p in items {
-                let m = p.metadata.unwrap_or_default();
-                let state = PodSandboxState::try_from(p.state)
-                    .map(|s| s.as_str_name())
-                    .unwrap_or("UNKNOWN");
-                t.row([
-                    output::short_id(&p.id),
-                    output::ago(p.created_at),
-                    state.trim_start_matches("SANDBOX_").to_owned(),
-                    m.name,
-                    m.namespace,
-                    m.attempt.to_string(),
-                    if p.runtime_handler.is_empty() {
-                        "(default)".into()
-                    } else {
-                        p.runtime_handler
-                    },
-                ]);
-            }
-            t.print();
-        }
-        Command::Ps { all, pod, labels } => {
-            let filter = ContainerFilter {
-                pod_sandbox_id: pod.unwrap_or_default(),
-                label_selector: parse_labels(&labels)?,
-                state: (!all).then_some(ContainerStateValue {
-                    state: ContainerState::ContainerRunning as i32,
-                }),
-                ..Default::default()
-            };
-            let containers = rt
-                .list_containers(ListContainersRequest {
-                    filter: Some(filter),
-                })
-                .await?
-                .containers;
-            if ctx.format != Format::Table {
-                return output::print_structured(ctx.format, &containers).map(|_| 0);
-            }
-            let mut t = Table::new([
-                "CONTAINER",
-                "IMAGE",
-                "CREATED",
-                "STATE",
-                "NAME",
-                "ATTEMPT",
-                "POD ID",
-            ]);
-            for c in containers {
-                let m = c.metadata.unwrap_or_default();
-                let state = ContainerState::try_from(c.state)
-                    .map(|s| s.as_str_name())
-                    .unwrap_or("UNKNOWN");
-                let image = c.image.map(|i| i.image).unwrap_or_default();
-                t.row([
-                    output::short_id(&c.id),
-                    output::short_id(&image),
-                    output::ago(c.created_at),
-                    state.trim_start_matches("CONTAINER_").to_owned(),
-                    m.name,
-                    m.attempt.to_string(),
-                    output::short_id(&c.pod_sandbox_id),
-                ]);
-            }
-            t.print();
-        }
-        Command::Images => {
-            let images = ctx
-                .images
-                .list_images(ListImagesRequest::default())
-                .await?
-                .images;
-            if ctx.format != Format::Table {
-                return output::print_structured(ctx.format, &images).map(|_| 0);
-            }
-            let mut t = Table::new(["IMAGE", "TAG", "IMAGE ID", "SIZE"]);
-            for img in images {
-                let id = output::short_id(&img.id);
-                let size = output::size(img.size);
-                if img.repo_tags.is_empty() {
-                    let repo = img
-                        .repo_digests
-                        .first()
-                        .and_then(|d| d.split('@').next())
-                        .unwrap_or("<none>");
-                    t.row([repo.to_owned(), "<none>".into(), id.clone(), size.clone()]);
-                }
-                for tag in &img.repo_tags {
-                    let (repo, tag) = output::split_tag(tag);
-                    t.row([repo.to_owned(), tag.to_owned(), id.clone(), size.clone()]);
-                }
-            }
-            t.print();
-        }
-        Command::Pull { image, creds, auth } => {
-            let auth = match (creds, auth) {
-                (Some(creds), _) => {
-                    let (username, password) = creds.split_once(':').unwrap_or((&creds, ""));
-                    Some(AuthConfig {
-                        username: username.to_owned(),
-                        password: password.to_owned(),
-                        ..Default::default()
-                    })
-                }
-                (None, Some(auth)) => Some(AuthConfig {
-                    auth,
-                    ..Default::default()
-                }),
-                (None, None) => None,
-            };
-            let image_ref = ctx
-                .images
-                .pull_image(PullImageRequest {
-                    image: Some(ImageSpec {
-                        image: image.clone(),
-                        ..Default::default()
-                    }),
-                    auth,
-                    ..Default::default()
-                })
-                .await?
-                .image_ref;
-            out!("Image is up to date for {image_ref}");
-        }
-        Command::Inspect { id } => {
-            let ctr = rt
-                .container_status(ContainerStatusRequest {
-                    container_id: id.clone(),
-                    verbose: true,
-                })
-                .await;
-            match ctr {
-                Ok(status) => return output::print_structured(ctx.format, &status).map(|_| 0),
-                Err(e) if !e.is_not_found() => return Err(e),
-                Err(_) => {}
-            }
-            let pod = rt
-                .pod_sandbox_status(PodSandboxStatusRequest {
-                    pod_sandbox_id: id.clone(),
-                    verbose: true,
-                })
-                .await;
-            match pod {
-                Ok(status) => return output::print_structured(ctx.format, &status).map(|_| 0),
-                Err(e) if !e.is_not_found() => return Err(e),
-                Err(_) => {}
-            }
-            let image = ctx
-                .images
-                .image_status(ImageStatusRequest {
-                    image: Some(ImageSpec {
-                        image: id.clone(),
-                        ..Default::default()
-                    }),
-                    verbose: true,
-                })
-                .await;
-            match image {
-                Ok(status) if status.image.is_some() => {
-                    return output::print_structured(ctx.format, &status).map(|_| 0);
-                }
-                Ok(_) => {}
-                Err(e) if !e.is_not_found() && e.kind() != anycri::ErrorKind::InvalidArgument => {
-                    return Err(e);
-                }
-                Err(_) => {}
-            }
-            return Err(Error::not_found(format!(
-                "no container, pod or image {id:?}"
-            )));
-        }
-        Command::Exec {
-            sync,
-            interactive,
-            tty,
-            exec_timeout,
-            id,
-            cmd,
-        } => {
-            if !sync {
-                return streaming::exec(rt.as_ref(), &id, &cmd, interactive, tty).await;
-            }
-            let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-            let out = rt.exec_collect(&id, &cmd, exec_timeout).await?;
-            use std::io::Write;
-            std::io::stdout().write_all(&out.stdout).ok();
-            std::io::stderr().write_all(&out.stderr).ok();
-            return Ok(out.exit_code);
-        }
-        Command::Attach {
-            interactive,
-            tty,
-            id,
-        } => return streaming::attach(rt.as_ref(), &id, interactive, tty).await,
-        Command::PortForward {
-            address,
-            pod,
-            ports,
-        } => return streaming::port_forward(rt.clone(), &pod, &ports, &address).await,
-        Command::Logs {
-            timestamps,
-            follow,
-            tail,
-            id,
-        } => {
-            use futures::StreamExt as _;
-            let options = anycri::FollowOptions {
-                tail,
-                follow,
-                ..Default::default()
-            };
-            let mut lines = anycri::follow_container_log(rt.as_ref(), &id, options).await?;
-            while let Some(line) = lines.next().await {
-                let line = line?;
-                let text = if timestamps {
-                    format!("{} {}", line.timestamp, line.content)
-                } else {
-                    line.content
-                };
-                match line.stream {
-                    anycri::logs::LogStream::Stdout => out!("{text}"),
-                    anycri::logs::LogStream::Stderr => eprintln!("{text}"),
-                }
-            }
-        }
-        Command::Stop { grace, ids } => {
-            for id in ids {
-                rt.stop_container(StopContainerRequest {
-                    container_id: id.clone(),
-                    timeout: grace,
-                })
-                .await?;
-                out!("{id}");
-            }
-        }
-        Command::Rm { force, ids } => {
-            for id in ids {
-                if !force {
-                    let status = rt.get_container_status(&id).await?;
-                    if status.state == ContainerState::ContainerRunning as i32 {
-                        return Err(Error::failed_precondition(format!(
-                            "container {id} is running; stop it first or use -f"
-                        )));
-                    }
-                } else {
-                    rt.stop_container(StopContainerRequest {
-                        container_id: id.clone(),
-                        timeout: 0,
-                    })
-                    .await?;
-                }
-                rt.remove_container(RemoveContainerRequest {
-                    container_id: id.clone(),
-                })
-                .await?;
-                out!("{id}");
-            }
-        }
-        Command::Stopp { ids } => {
-            for id in ids {
-                rt.stop_pod_sandbox(StopPodSandboxRequest {
-                    pod_sandbox_id: id.clone(),
-                })
-                .await?;
-                out!("Stopped sandbox {id}");
-            }
-        }
+        Command::Info => commands::info::run(&ctx, endpoint).await,
+        Command::Version => commands::version::run(&ctx).await,
+        Command::Events { count } => events::events(&ctx.runtime, ctx.format, count)
+            .await
+            .map(|_| 0),
+        Command::Watch(args) => events::watch(&ctx.runtime, ctx.format, args)
+            .await
+            .map(|_| 0),
+        Command::Pods(args) => commands::pods::run(&ctx, args).await,
+        Command::Runp(args) => commands::runp::run(&ctx, args).await,
+        Command::Stopp(args) => commands::stop::stopp(&ctx, args).await,
+        Command::Rmp(args) => commands::rm::rmp(&ctx, args).await,
+        Command::Statsp(args) => commands::statsp::run(&ctx, args).await,
+        Command::Ps(args) => commands::ps::run(&ctx, args).await,
+        Command::Create(args) => commands::create::run(&ctx, args).await,
+        Command::Start(args) => commands::start::run(&ctx, args).await,
+        Command::Run(args) => commands::run::run(&ctx, args).await,
+        Command::Update(args) => commands::update::run(&ctx, args).await,
+        Command::Stop(args) => commands::stop::run(&ctx, args).await,
+        Command::Rm(args) => commands::rm::run(&ctx, args).await,
+        Command::Stats(args) => commands::stats::run(&ctx, args).await,
+        Command::Images => commands::images::run(&ctx).await,
+        Command::Pull(args) => commands::pull::run(&ctx, args).await,
+        Command::Rmi(args) => commands::rmi::run(&ctx, args).await,
+        Command::Imagefsinfo => commands::imagefsinfo::run(&ctx, explicit_format).await,
+        Command::Inspect(args) => commands::inspect::run(&ctx, args).await,
+        Command::Exec(args) => commands::exec::run(&ctx, args).await,
+        Command::Attach(args) => commands::attach::run(&ctx, args).await,
+        Command::PortForward(args) => commands::port_forward::run(&ctx, args).await,
+        Command::Logs(args) => commands::logs::run(&ctx, args).await,
+        Command::Docker { command } => docker_compat::run(command, &ctx.runtime, &ctx.images).await,
         Command::Shim { .. }
         | Command::Proxy(_)
         | Command::Conformance(_)
@@ -809,16 +354,7 @@ async fn run(cli: Cli) -> anycri::Result<i32> {
         | Command::Migrate { .. } => {
             unreachable!("served above")
         }
-        Command::Rmp { ids } => {
-            for id in ids {
-                // An unknown pod is an error here, even though removal itself is idempotent.
-                rt.get_pod_status(&id).await?;
-                rt.remove_pod_with_containers(&id).await?;
-                out!("Removed sandbox {id}");
-            }
-        }
     }
-    Ok(0)
 }
 
 /// A log level as tracing reads it, from anycri's names or cri-dockerd's (logrus: panic,

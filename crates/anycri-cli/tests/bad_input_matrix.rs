@@ -22,7 +22,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -31,7 +31,7 @@ use anycri::{
     ContainerConfigBuilder, ErrorKind, ImageService, ImageServiceExt, PodSandboxConfigBuilder,
     RuntimeService, RuntimeServiceExt, api::*, grpc::GrpcRuntime,
 };
-use anycri_testenv::{env_value, skip_or_fail};
+use anycri_testenv::{Daemon, docker, docker_raw, env_value, grpc_client, skip_or_fail};
 use futures::{StreamExt, future::BoxFuture};
 
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/reliability.md");
@@ -51,58 +51,12 @@ const CALL_LIMIT: Duration = Duration::from_secs(90);
 // The shim daemon
 // ---------------------------------------------------------------------------------------------
 
-/// `anycri shim docker`, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 async fn connect(endpoint: &str) -> anycri::Result<GrpcRuntime> {
     GrpcRuntime::builder(endpoint)
         .request_timeout(Duration::from_secs(60))
         .reconnect_for(Duration::ZERO)
         .connect()
         .await
-}
-
-/// Run the docker CLI against the environment's dockerd; its stdout lines, None on failure.
-fn try_docker(endpoint: &str, args: &[&str]) -> Option<Vec<String>> {
-    let out = Command::new("docker")
-        .env(
-            "DOCKER_CONFIG",
-            std::env::temp_dir().join("anycri-bad-input-cli"),
-        )
-        .arg("-H")
-        .arg(endpoint)
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .ok()?;
-    out.status.success().then(|| {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    })
-}
-
-fn docker(endpoint: &str, args: &[&str]) -> Vec<String> {
-    try_docker(endpoint, args).unwrap_or_else(|| panic!("docker {args:?} failed"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2296,12 +2250,14 @@ async fn snapshot(t: &Target, docker_endpoint: Option<&str>, state: &Path) -> Sn
     let fx = &t.fx;
     let docker = docker_endpoint
         .map(|e| {
-            docker(
+            docker_raw(
                 e,
                 &["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
             )
-            .into_iter()
+            .expect("docker ps")
+            .lines()
             .filter(|l| l.contains(&fx.marker))
+            .map(str::to_owned)
             .collect()
         })
         .unwrap_or_default();
@@ -2355,7 +2311,7 @@ async fn bad_input_matrix() {
         Err(e) => return skip_or_fail(&format!("containerd does not answer: {e}")),
     };
     let docker_endpoint = v["DOCKER_ENDPOINT"].clone();
-    if try_docker(&docker_endpoint, &["version", "-f", "{{.Server.Version}}"]).is_none() {
+    if docker(&docker_endpoint, &["version", "-f", "{{.Server.Version}}"]).is_none() {
         return skip_or_fail(&format!("dockerd at {docker_endpoint} does not answer"));
     }
 
@@ -2365,7 +2321,7 @@ async fn bad_input_matrix() {
     let socket = dir.path().join("shim.sock");
     let listen = format!("unix://{}", socket.display());
     let stderr_path = dir.path().join("shim.log");
-    let mut daemon = Daemon(
+    let mut daemon = Daemon::spawn(
         Command::new(env!("CARGO_BIN_EXE_anycri"))
             .args(["shim", "docker", "--listen", &listen])
             .args(["--docker-endpoint", &docker_endpoint])
@@ -2376,19 +2332,11 @@ async fn bad_input_matrix() {
             // Whatever it writes relative to its working directory lands here, to be seen.
             .current_dir(dir.path())
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .unwrap(),
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
     );
-    let mut shim = None;
-    for _ in 0..200 {
-        if let Ok(rt) = connect(&listen).await {
-            shim = Some(rt);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let shim = shim.expect("the shim daemon answers");
+    // Up once it answers; then the client the matrix needs (no reconnect waits).
+    grpc_client(&socket).await;
+    let shim = connect(&listen).await.expect("the shim daemon answers");
 
     remove_leftovers(&shim).await;
     remove_leftovers(&containerd).await;
@@ -2462,7 +2410,7 @@ async fn bad_input_matrix() {
     if let Err(e) = shim_t.rt.version(VersionRequest::default()).await {
         failures.push(format!("the shim no longer answers: {e}"));
     }
-    if let Ok(Some(status)) = daemon.0.try_wait() {
+    if let Some(status) = daemon.exited() {
         failures.push(format!("the shim daemon exited: {status}"));
     }
     let strays: Vec<_> = std::fs::read_dir(dir.path())

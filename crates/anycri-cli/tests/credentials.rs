@@ -10,24 +10,15 @@
 
 use std::{
     path::Path,
-    process::{Child, Command, Output, Stdio},
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
-use anycri_testenv::{env_value, skip_or_fail};
+use anycri_testenv::{Daemon, docker_raw, env_value, skip_or_fail};
 
 const USER: &str = "anycri-robot";
 const PASSWORD: &str = "Pw-7f3c9e1d-secret";
 const WRONG_PASSWORD: &str = "Wrong-91ab5c2e-secret";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn anycri(endpoint: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_anycri"))
@@ -93,7 +84,7 @@ fn htpasswd_line() -> Option<String> {
     (out.status.success() && hash.starts_with("$2")).then(|| format!("{USER}:{hash}\n"))
 }
 
-fn start_registry(dir: &Path, addr: &str) -> Killed {
+fn start_registry(dir: &Path, addr: &str) -> Daemon {
     std::fs::write(dir.join("htpasswd"), htpasswd_line().unwrap()).unwrap();
     let config = format!(
         "version: 0.1\nlog:\n  level: debug\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: anycri-test\n    path: {}\n",
@@ -101,14 +92,13 @@ fn start_registry(dir: &Path, addr: &str) -> Killed {
         dir.join("htpasswd").display()
     );
     std::fs::write(dir.join("config.yml"), config).unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
-        .spawn()
-        .expect("start docker-registry");
-    let registry = Killed(child);
+    let registry = Daemon::spawn(
+        Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap()),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while http_status(addr, "/v2/") != 401 {
         assert!(
@@ -160,7 +150,7 @@ fn registry_credentials_never_reach_a_log() {
     // The shim, logging everything it does.
     let socket = dir.path().join("shim.sock");
     let shim_log = dir.path().join("shim.log");
-    let _shim = Killed(
+    let _shim = Daemon::spawn(
         Command::new(env!("CARGO_BIN_EXE_anycri"))
             .args(["--log-level", "trace", "shim", "docker", "--listen"])
             .arg(format!("unix://{}", socket.display()))
@@ -169,9 +159,7 @@ fn registry_credentials_never_reach_a_log() {
             .arg("--state-dir")
             .arg(dir.path().join("state"))
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&shim_log).unwrap())
-            .spawn()
-            .expect("start anycri shim docker"),
+            .stderr(std::fs::File::create(&shim_log).unwrap()),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while !socket.exists() {
@@ -181,9 +169,7 @@ fn registry_credentials_never_reach_a_log() {
     let shim = format!("unix://{}", socket.display());
     let docker = &values["DOCKER_ENDPOINT"];
     let rmi = || {
-        let _ = Command::new("docker")
-            .args(["-H", docker, "rmi", "-f", &image])
-            .output();
+        let _ = docker_raw(docker, &["rmi", "-f", &image]);
     };
     rmi();
 

@@ -12,12 +12,12 @@
 use std::{
     os::unix::net::{UnixDatagram, UnixListener},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use anycri::{PodSandboxConfigBuilder, RuntimeService, api::*};
-use anycri_testenv::{env_value, skip_or_fail};
+use anycri_testenv::{Daemon, env_value, grpc_client, live_values, skip_or_fail};
 
 /// cri-dockerd's packaged service unit (packaging/systemd/cri-docker.service), the lines that
 /// matter here.
@@ -83,70 +83,18 @@ fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key}= in the unit"))
 }
 
-/// A daemon process: SIGTERM, then SIGKILL, when dropped.
-struct Daemon(Child);
-
-impl Daemon {
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        self.0.wait().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.stop();
-        }
-    }
-}
-
 /// What the environment's dockerd needs: (docker endpoint, pause image, env dir, log dir).
-fn live() -> Option<(String, String, String, String)> {
-    let mut values = Vec::new();
-    for key in [
+fn live() -> Option<[String; 4]> {
+    live_values([
         "DOCKER_ENDPOINT",
         "ANYCRI_PAUSE_IMAGE",
         "ANYCRI_ENV_DIR",
         "ANYCRI_LOG_DIR",
-    ] {
-        match env_value(key) {
-            Some(v) => values.push(v),
-            None => {
-                skip_or_fail(&format!("{key} unknown"));
-                return None;
-            }
-        }
-    }
-    let mut v = values.into_iter();
-    Some((v.next()?, v.next()?, v.next()?, v.next()?))
+    ])
 }
 
 /// Where the environment keeps CNI plugins.
 const CNI_BIN: &str = "/usr/lib/cni";
-
-async fn client(socket: &Path) -> anycri::grpc::GrpcRuntime {
-    for _ in 0..400 {
-        if let Ok(c) = anycri::grpc::GrpcRuntime::builder(format!("unix://{}", socket.display()))
-            .connect_timeout(Duration::from_secs(1))
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing answers on {}", socket.display());
-}
 
 /// The next sd_notify message, waiting up to `limit`.
 fn next_notification(socket: &UnixDatagram, limit: Duration) -> Option<String> {
@@ -158,7 +106,7 @@ fn next_notification(socket: &UnixDatagram, limit: Duration) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packaged_unit_with_socket_activation() {
-    let Some((docker, pause, env_dir, log_root)) = live() else {
+    let Some([docker, pause, env_dir, log_root]) = live() else {
         return;
     };
     for plugin in ["bridge", "host-local", "portmap"] {
@@ -205,23 +153,22 @@ async fn packaged_unit_with_socket_activation() {
     let fd = listener.as_raw_fd().to_string();
     let stderr_path = dir.path().join("stderr.log");
     // As systemd execs the service: the socket at fd 3, LISTEN_FDS=1, LISTEN_PID its pid.
-    let child = Command::new("bash")
-        .arg("-c")
-        .arg(
-            r#"fd=$0; [ "$fd" = 3 ] || eval "exec 3<&$fd $fd<&-"
+    let mut daemon = Daemon::spawn(
+        Command::new("bash")
+            .arg("-c")
+            .arg(
+                r#"fd=$0; [ "$fd" = 3 ] || eval "exec 3<&$fd $fd<&-"
 export LISTEN_FDS=1 LISTEN_PID=$$
 exec "$@""#,
-        )
-        .arg(&fd)
-        .arg(env!("CARGO_BIN_EXE_anycri"))
-        .args(&args)
-        .env("NOTIFY_SOCKET", &notify_path)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("start the shim");
+            )
+            .arg(&fd)
+            .arg(env!("CARGO_BIN_EXE_anycri"))
+            .args(&args)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
+    );
     drop(listener);
-    let mut daemon = Daemon(child);
     let stderr = || std::fs::read_to_string(&stderr_path).unwrap_or_default();
 
     let ready = tokio::task::spawn_blocking({
@@ -231,7 +178,7 @@ exec "$@""#,
     .await
     .unwrap();
     assert_eq!(ready.as_deref(), Some("READY=1"), "{}", stderr());
-    let rt = client(&socket).await;
+    let rt = grpc_client(&socket).await;
     let version = rt.version(VersionRequest::default()).await.unwrap();
     assert_eq!(version.runtime_name, "anycri-docker");
     assert!(
@@ -291,9 +238,7 @@ exec "$@""#,
     assert!(gone.is_not_found(), "{gone}");
 
     // SIGHUP (the unit's ExecReload=) changes nothing; SIGTERM stops it, and systemd hears so.
-    let _ = Command::new("kill")
-        .args(["-HUP", &daemon.0.id().to_string()])
-        .status();
+    daemon.signal("HUP");
     tokio::time::sleep(Duration::from_millis(200)).await;
     rt.version(VersionRequest::default()).await.unwrap();
     let status = daemon.stop();
@@ -308,7 +253,7 @@ exec "$@""#,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customised_unit_with_more_cri_dockerd_flags() {
-    let Some((docker, pause, _, _)) = live() else {
+    let Some([docker, pause, _, _]) = live() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -334,15 +279,13 @@ async fn customised_unit_with_more_cri_dockerd_flags() {
         .map(String::from),
     );
     let stderr_path = dir.path().join("stderr.log");
-    let mut daemon = Daemon(
+    let mut daemon = Daemon::spawn(
         Command::new(env!("CARGO_BIN_EXE_anycri"))
             .args(&args)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .expect("start the shim"),
+            .stderr(std::fs::File::create(&stderr_path).unwrap()),
     );
-    let rt = client(&socket).await;
+    let rt = grpc_client(&socket).await;
     assert_eq!(
         rt.version(VersionRequest::default())
             .await

@@ -2,87 +2,35 @@
 //! `GrpcRuntime`: a pod survives a restart of the shim process; the proxy forwards to
 //! containerd and counts every call in its metrics. Needs `scripts/runtime-env up`.
 
-use anycri_testenv::env_value;
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
+
+use anycri_testenv::{Daemon, grpc_client, live_values};
 
 use anycri::{
     ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*,
 };
 
-fn live(key: &str) -> Option<String> {
-    let v = env_value(key);
-    if v.is_none() {
-        assert!(
-            std::env::var("ANYCRI_REQUIRE_LIVE").as_deref() != Ok("1"),
-            "live runtime required but {key} is unknown"
-        );
-        eprintln!("SKIPPED: {key} unknown (start it with `scripts/runtime-env up`)");
-    }
-    v
-}
-
-/// A daemon process, killed (SIGTERM, then SIGKILL) when dropped.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(args: &[&str]) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_anycri"))
+/// `anycri ARGS` as a daemon, its log on the test's stderr.
+fn start(args: &[&str]) -> Daemon {
+    Daemon::spawn(
+        Command::new(env!("CARGO_BIN_EXE_anycri"))
             .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start anycri");
-        Daemon(child)
-    }
-
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        self.0.wait().unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            self.stop();
-        }
-    }
-}
-
-async fn client(socket: &str) -> anycri::grpc::GrpcRuntime {
-    for _ in 0..200 {
-        if let Ok(c) = anycri::grpc::GrpcRuntime::builder(format!("unix://{socket}"))
-            .connect_timeout(Duration::from_secs(1))
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing answers on {socket}");
+            .stderr(Stdio::inherit()),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_shim_daemon_survives_its_restart() {
-    let (Some(docker), Some(pause), Some(image), Some(env_dir)) = (
-        live("DOCKER_ENDPOINT"),
-        live("ANYCRI_PAUSE_IMAGE"),
-        live("ANYCRI_TEST_IMAGE"),
-        live("ANYCRI_ENV_DIR"),
-    ) else {
+    let Some([docker, pause, image, env_dir]) = live_values([
+        "DOCKER_ENDPOINT",
+        "ANYCRI_PAUSE_IMAGE",
+        "ANYCRI_TEST_IMAGE",
+        "ANYCRI_ENV_DIR",
+    ]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -105,8 +53,8 @@ async fn docker_shim_daemon_survives_its_restart() {
         "--state-dir",
         &state,
     ];
-    let mut shim = Daemon::start(&args);
-    let rt = client(&socket).await;
+    let mut shim = start(&args);
+    let rt = grpc_client(&socket).await;
     assert_eq!(
         rt.version(Default::default()).await.unwrap().runtime_name,
         "anycri-docker"
@@ -165,8 +113,8 @@ async fn docker_shim_daemon_survives_its_restart() {
     assert!(shim.stop().success());
     assert!(!std::path::Path::new(&socket).exists());
     drop(session);
-    let _shim = Daemon::start(&args);
-    let rt2 = client(&socket).await;
+    let _shim = start(&args);
+    let rt2 = grpc_client(&socket).await;
     for _ in 0..100 {
         seen = ps(rt2.clone()).await;
         if !seen.contains("sleep 4343") {
@@ -196,7 +144,7 @@ async fn docker_shim_daemon_survives_its_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_forwards_and_counts_calls() {
-    let Some(upstream) = live("CONTAINERD_ENDPOINT") else {
+    let Some([upstream]) = live_values(["CONTAINERD_ENDPOINT"]) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -206,7 +154,7 @@ async fn proxy_forwards_and_counts_calls() {
         l.local_addr().unwrap().port()
     };
     let metrics = format!("127.0.0.1:{port}");
-    let _proxy = Daemon::start(&[
+    let _proxy = start(&[
         "proxy",
         "--listen",
         &format!("unix://{socket}"),
@@ -215,7 +163,7 @@ async fn proxy_forwards_and_counts_calls() {
         "--metrics-address",
         &metrics,
     ]);
-    let rt = client(&socket).await;
+    let rt = grpc_client(&socket).await;
     assert_eq!(
         rt.version(Default::default()).await.unwrap().runtime_name,
         "containerd"

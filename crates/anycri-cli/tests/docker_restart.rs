@@ -10,7 +10,7 @@
 
 use std::{
     collections::HashMap,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,31 +19,12 @@ use anycri::{
     ContainerConfigBuilder, ErrorKind, ImageService, PodSandboxConfigBuilder, RuntimeService,
     RuntimeServiceExt, api::*, grpc::GrpcRuntime,
 };
-use anycri_testenv::{env_value, live_required, skip_or_fail};
+use anycri_testenv::{
+    Daemon, docker, env_value, grpc_client, live_required, runtime_env, skip_or_fail,
+};
 
 /// The label that marks this test's pods and containers.
 const TEST_LABEL: &str = "anycri.test/docker-restart";
-
-/// The shim daemon, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Shim(Child);
-
-impl Drop for Shim {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            for _ in 0..100 {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// Docker containers this test made, removed straight through Docker when the test ends
 /// early (a pod removed through the CRI is gone already and `docker rm` just says so).
@@ -69,24 +50,6 @@ impl Leftovers {
     }
 }
 
-/// Run the docker CLI against the environment's dockerd; its stdout, or `None` on failure.
-fn docker(endpoint: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new("docker")
-        .env(
-            "DOCKER_CONFIG",
-            std::env::temp_dir().join("anycri-docker-restart-cli"),
-        )
-        .arg("-H")
-        .arg(endpoint)
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// Whether Docker itself says the container runs, and its exit code.
 fn docker_state(endpoint: &str, id: &str) -> (bool, i32) {
     let out = docker(
@@ -101,30 +64,6 @@ fn docker_state(endpoint: &str, id: &str) -> (bool, i32) {
     .unwrap_or_else(|| panic!("docker inspect {id} failed"));
     let (running, code) = out.split_once(' ').expect("two fields");
     (running == "true", code.parse().expect("an exit code"))
-}
-
-fn runtime_env(arg: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/runtime-env");
-    let status = Command::new(script)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run scripts/runtime-env");
-    assert!(status.success(), "scripts/runtime-env {arg} failed");
-}
-
-async fn client(socket: &str) -> GrpcRuntime {
-    for _ in 0..200 {
-        if let Ok(c) = GrpcRuntime::builder(format!("unix://{socket}"))
-            .connect_timeout(Duration::from_secs(1))
-            .connect()
-            .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nothing answers on {socket}");
 }
 
 /// A call that must not hang: generous, it only turns a hang into a failure.
@@ -199,7 +138,7 @@ async fn docker_shim_daemon_survives_dockerd_restart() {
     let socket = dir.path().join("shim.sock").to_string_lossy().into_owned();
     let state = dir.path().join("state").to_string_lossy().into_owned();
     let listen = format!("unix://{socket}");
-    let _shim = Shim(
+    let _shim = Daemon::spawn(
         Command::new(env!("CARGO_BIN_EXE_anycri"))
             .args([
                 "shim",
@@ -216,11 +155,9 @@ async fn docker_shim_daemon_survives_dockerd_restart() {
                 "30s",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start anycri shim docker"),
+            .stderr(Stdio::inherit()),
     );
-    let rt = client(&socket).await;
+    let rt = grpc_client(&socket).await;
     // Container events over the whole test, dockerd's restart included: none may be lost,
     // and the stream outlives the restart.
     let events = rt.get_container_events(GetEventsRequest {}).await.unwrap();

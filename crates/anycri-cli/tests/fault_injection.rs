@@ -27,7 +27,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -36,7 +36,10 @@ use anycri::{
     ContainerConfigBuilder, PodSandboxConfigBuilder, RuntimeService, RuntimeServiceExt, api::*,
     grpc::GrpcRuntime,
 };
-use anycri_testenv::{env_value, live_required, skip_or_fail};
+use anycri_bench::leaks;
+use anycri_testenv::{
+    Daemon, docker, grpc_client, live_required, live_values, runtime_env, skip_or_fail,
+};
 
 const TEST_LABEL: &str = "anycri.test/fault";
 const TYPE_LABEL: &str = "io.kubernetes.docker.type";
@@ -70,28 +73,6 @@ struct Env {
     exec_root: String,
 }
 
-/// The shim daemon; SIGKILLed when dropped (the test's way of stopping it anyway).
-struct Shim {
-    child: Child,
-}
-
-impl Shim {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Shim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Mode {
     name: &'static str,
     cni: Option<Cni>,
@@ -102,23 +83,6 @@ struct Cni {
     ipam_dir: PathBuf,
 }
 
-fn docker(endpoint: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new("docker")
-        .env(
-            "DOCKER_CONFIG",
-            std::env::temp_dir().join("anycri-fault-cli"),
-        )
-        .arg("-H")
-        .arg(endpoint)
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 fn lines(text: Option<String>) -> Vec<String> {
     text.unwrap_or_default()
         .lines()
@@ -127,17 +91,7 @@ fn lines(text: Option<String>) -> Vec<String> {
         .collect()
 }
 
-fn runtime_env(arg: &str) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/runtime-env");
-    let status = Command::new(script)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run scripts/runtime-env");
-    assert!(status.success(), "scripts/runtime-env {arg} failed");
-}
-
-fn start_shim(env: &Env, mode: &Mode, dir: &Path, round: usize) -> Shim {
+fn start_shim(env: &Env, mode: &Mode, dir: &Path, round: usize) -> Daemon {
     let socket = dir.join("shim.sock");
     let _ = std::fs::remove_file(&socket);
     let listen = format!("unix://{}", socket.display());
@@ -162,29 +116,11 @@ fn start_shim(env: &Env, mode: &Mode, dir: &Path, round: usize) -> Shim {
             .arg("--cni-conf-dir")
             .arg(&cni.conf_dir);
     }
-    let child = cmd
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("start anycri shim docker");
-    Shim { child }
-}
-
-async fn client(dir: &Path) -> GrpcRuntime {
-    let socket = dir.join("shim.sock");
-    for _ in 0..400 {
-        if socket.exists()
-            && let Ok(c) = GrpcRuntime::builder(format!("unix://{}", socket.display()))
-                .connect_timeout(Duration::from_secs(1))
-                .connect()
-                .await
-        {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the shim does not answer on {}", socket.display());
+    Daemon::spawn(
+        cmd.env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr),
+    )
 }
 
 fn selector() -> HashMap<String, String> {
@@ -223,43 +159,33 @@ async fn all_containers(rt: &GrpcRuntime) -> Vec<Container> {
         .containers
 }
 
-/// What a kill can leave on the node, counted.
+/// What a kill can leave on the node, counted (the soak's counters, `anycri_bench::leaks`,
+/// where they exist).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Counts {
     docker_containers: usize,
-    netns: usize,
-    cni_ips: usize,
+    netns: u64,
+    cni_ips: u64,
+    /// Rules and chains, each with how often it appears.
     iptables: BTreeMap<String, usize>,
-    checkpoint_files: usize,
+    /// Checkpoints and their temporary files: every entry of the state's `sandboxes`.
+    checkpoint_files: u64,
     docker_proxies: usize,
 }
 
 impl Counts {
-    fn take(env: &Env, mode: &Mode, state: &Path) -> Counts {
+    async fn take(env: &Env, mode: &Mode, state: &Path) -> Counts {
         let docker_containers = lines(docker(
             &env.docker,
             &["ps", "-aq", "--filter", &format!("label={TYPE_LABEL}")],
         ))
         .len();
-        let netns = std::fs::read_dir(Path::new(&env.exec_root).join("netns"))
-            .map(|d| d.count())
-            .unwrap_or(0);
+        let netns = leaks::count_entries(&Path::new(&env.exec_root).join("netns"));
         let cni_ips = mode
             .cni
             .as_ref()
-            .and_then(|c| std::fs::read_dir(c.ipam_dir.join(CNI_NETWORK)).ok())
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .filter(|e| {
-                        let n = e.file_name().to_string_lossy().into_owned();
-                        n.parse::<std::net::IpAddr>().is_ok()
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
-        let checkpoint_files = std::fs::read_dir(state.join("sandboxes"))
-            .map(|d| d.count())
-            .unwrap_or(0);
+            .map_or(0, |c| leaks::count_ip_files(&c.ipam_dir.join(CNI_NETWORK)));
+        let checkpoint_files = leaks::count_entries(&state.join("sandboxes"));
         let docker_proxies = Command::new("pgrep")
             .args(["-c", "-x", "docker-proxy"])
             .output()
@@ -274,7 +200,7 @@ impl Counts {
             docker_containers,
             netns,
             cni_ips,
-            iptables: iptables_rules(),
+            iptables: iptables_rules().await,
             checkpoint_files,
             docker_proxies,
         }
@@ -283,11 +209,11 @@ impl Counts {
     /// What grew since `before`, by name.
     fn leaks(&self, before: &Counts) -> Vec<String> {
         let mut out = Vec::new();
-        for (name, now, then) in [
+        let grew = [
             (
                 "docker containers",
-                self.docker_containers,
-                before.docker_containers,
+                self.docker_containers as u64,
+                before.docker_containers as u64,
             ),
             ("network namespaces", self.netns, before.netns),
             ("CNI IP allocations", self.cni_ips, before.cni_ips),
@@ -298,10 +224,11 @@ impl Counts {
             ),
             (
                 "docker-proxy processes",
-                self.docker_proxies,
-                before.docker_proxies,
+                self.docker_proxies as u64,
+                before.docker_proxies as u64,
             ),
-        ] {
+        ];
+        for (name, now, then) in grew {
             if now > then {
                 out.push(format!("{name}: {then} -> {now}"));
             }
@@ -316,24 +243,17 @@ impl Counts {
     }
 }
 
-/// The nat and filter tables' rules and chains (counters removed), each with its count.
-fn iptables_rules() -> BTreeMap<String, usize> {
+/// The nat and filter tables' rules and chains, each with its count (a table that cannot be
+/// read counts nothing, before and after alike).
+async fn iptables_rules() -> BTreeMap<String, usize> {
+    let state = leaks::iptables_state().await;
+    for e in &state.errors {
+        eprintln!("iptables not counted: {e}");
+    }
+    let chains = state.chains.into_iter().map(|c| format!("{c} (chain)"));
     let mut out = BTreeMap::new();
-    for table in ["nat", "filter"] {
-        let Ok(o) = Command::new("iptables-save").args(["-t", table]).output() else {
-            continue;
-        };
-        for line in String::from_utf8_lossy(&o.stdout).lines() {
-            if line.starts_with('#') || line.starts_with('*') || line == "COMMIT" {
-                continue;
-            }
-            let line = match line.strip_prefix(':') {
-                // ":CHAIN POLICY [packets:bytes]" → the chain's name.
-                Some(chain) => format!(":{}", chain.split_whitespace().next().unwrap_or("")),
-                None => line.to_owned(),
-            };
-            *out.entry(format!("{table} {line}")).or_default() += 1;
-        }
+    for line in state.rules.into_iter().chain(chains) {
+        *out.entry(line).or_default() += 1;
     }
     out
 }
@@ -349,7 +269,7 @@ async fn settle(
 ) -> Vec<String> {
     let deadline = Instant::now() + wait;
     loop {
-        let leaks = Counts::take(env, mode, state).leaks(before);
+        let leaks = Counts::take(env, mode, state).await.leaks(before);
         if leaks.is_empty() || Instant::now() >= deadline {
             return leaks;
         }
@@ -569,23 +489,23 @@ async fn run_mode(env: &Env, mode: &Mode, kills: usize, seed: u64, restart_docke
 
     // The baseline; its iptables part after a first lifecycle, since chains that CNI's
     // portmap and Docker create once and keep (not per pod) exist from then on.
-    let mut before = Counts::take(env, mode, &state);
-    let shim = start_shim(env, mode, dir.path(), 0);
-    let rt = client(dir.path()).await;
+    let mut before = Counts::take(env, mode, &state).await;
+    let mut shim = start_shim(env, mode, dir.path(), 0);
+    let rt = grpc_client(dir.path().join("shim.sock")).await;
     let warm = pod_config(0, &logs, mode.cni.is_some());
     let pod = rt.run_pod(warm.clone()).await.expect("warm-up pod");
     rt.remove_pod_with_containers(&pod)
         .await
         .expect("warm-up removal");
     shim.kill();
-    before.iptables = iptables_rules();
+    before.iptables = iptables_rules().await;
 
     let hits = Arc::new(Hits::default());
     let mut kept: Vec<Pod> = Vec::new();
     let mut next_pod = 1;
     let mut shim = start_shim(env, mode, dir.path(), 1);
     for round in 1..=kills {
-        let rt = client(dir.path()).await;
+        let rt = grpc_client(dir.path().join("shim.sock")).await;
         let mut tasks = Vec::new();
         for w in 0..3 {
             let old = (w < 2 && !kept.is_empty() && rng.below(2) == 0).then(|| kept.remove(0));
@@ -604,7 +524,7 @@ async fn run_mode(env: &Env, mode: &Mode, kills: usize, seed: u64, restart_docke
         // The kill, at a random moment of the lifecycles (they take ~0.3–2 s; later ones are teardowns of the pods made before).
         tokio::time::sleep(Duration::from_millis(rng.below(1200))).await;
         let finished = tasks.iter().all(|t| t.is_finished());
-        let pid = shim.pid();
+        let pid = shim.id();
         shim.kill();
         fig.kills += 1;
         if finished {
@@ -626,7 +546,7 @@ async fn run_mode(env: &Env, mode: &Mode, kills: usize, seed: u64, restart_docke
             fig.dockerd_restarts += 1;
         }
         shim = start_shim(env, mode, dir.path(), round + 1);
-        let rt = client(dir.path()).await;
+        let rt = grpc_client(dir.path().join("shim.sock")).await;
 
         // Every Docker container the shim made is one the CRI lists. Docker is asked first: a
         // create the killed shim had sent may still complete in dockerd, and then shows up in
@@ -744,7 +664,7 @@ async fn run_mode(env: &Env, mode: &Mode, kills: usize, seed: u64, restart_docke
     }
 
     // The end: everything goes through the CRI, then nothing may be left.
-    let rt = client(dir.path()).await;
+    let rt = grpc_client(dir.path().join("shim.sock")).await;
     for pod in our_pods(&rt).await {
         rt.stop_pod_sandbox(StopPodSandboxRequest {
             pod_sandbox_id: pod.id.clone(),
@@ -756,7 +676,7 @@ async fn run_mode(env: &Env, mode: &Mode, kills: usize, seed: u64, restart_docke
     // Docker deletes a removed container's network namespace file in a garbage collection
     // that runs every 60 s: the wait covers it.
     let mut leaks = settle(env, mode, &state, &before, Duration::from_secs(150)).await;
-    let open = open_files_under(shim.pid(), &logs);
+    let open = open_files_under(shim.id(), &logs);
     if !open.is_empty() {
         leaks.push(format!("log files the shim still holds open: {open:?}"));
     }
@@ -831,26 +751,17 @@ fn cni_mode(dir: &Path) -> Mode {
 }
 
 async fn live_env() -> Option<Env> {
-    let mut values = HashMap::new();
-    for key in [
+    let [endpoint, pause, image, exec_root] = live_values([
         "DOCKER_ENDPOINT",
         "ANYCRI_PAUSE_IMAGE",
         "ANYCRI_TEST_IMAGE",
         "DOCKER_EXEC_ROOT",
-    ] {
-        match env_value(key) {
-            Some(v) => values.insert(key, v),
-            None => {
-                skip_or_fail(&format!("{key} unknown"));
-                return None;
-            }
-        };
-    }
+    ])?;
     let env = Env {
-        docker: values["DOCKER_ENDPOINT"].clone(),
-        pause: values["ANYCRI_PAUSE_IMAGE"].clone(),
-        image: values["ANYCRI_TEST_IMAGE"].clone(),
-        exec_root: values["DOCKER_EXEC_ROOT"].clone(),
+        docker: endpoint,
+        pause,
+        image,
+        exec_root,
     };
     if docker(&env.docker, &["version", "-f", "{{.Server.Version}}"]).is_none() {
         skip_or_fail(&format!("dockerd at {} does not answer", env.docker));

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use anycri::{
     ContainerConfigBuilder, ImageServiceExt, PodSandboxConfigBuilder, RuntimeService,
     RuntimeServiceExt,
 };
-use anycri_testenv::{env_value, skip_or_fail};
+use anycri_testenv::{Daemon, docker_raw, env_value, grpc_client, skip_or_fail};
 use serde_json::Value;
 
 fn anycri(args: &[&str]) -> (i32, String, String) {
@@ -58,14 +58,13 @@ fn values(keys: &[&str]) -> Option<HashMap<String, String>> {
 
 /// A containerd of the test's own, killed (with its shims' leftovers removed) on drop.
 struct OwnContainerd {
-    child: Child,
+    child: Daemon,
     dir: tempfile::TempDir,
 }
 
 impl Drop for OwnContainerd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.child.kill();
         let _ = Command::new("umount")
             .arg("-R")
             .arg(self.dir.path())
@@ -80,19 +79,19 @@ async fn start_containerd(config: &Path) -> (OwnContainerd, String) {
         .tempdir_in("/var/tmp")
         .unwrap();
     let socket = dir.path().join("containerd.sock");
-    let child = Command::new("containerd")
-        .arg("--config")
-        .arg(config)
-        .arg("--root")
-        .arg(dir.path().join("root"))
-        .arg("--state")
-        .arg(dir.path().join("state"))
-        .arg("--address")
-        .arg(&socket)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("containerd.log")).unwrap())
-        .spawn()
-        .expect("start containerd");
+    let child = Daemon::spawn(
+        Command::new("containerd")
+            .arg("--config")
+            .arg(config)
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--state")
+            .arg(dir.path().join("state"))
+            .arg("--address")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("containerd.log")).unwrap()),
+    );
     for _ in 0..200 {
         if socket.exists() {
             break;
@@ -164,7 +163,7 @@ async fn plan_for_containerd_pulls_through_the_generated_mirror() {
     assert!(stderr.contains("--overwrite"), "{stderr}");
 
     let (_containerd, uri) = start_containerd(&out.join("etc/containerd/config.toml")).await;
-    let rt = connect(&uri).await;
+    let rt: Arc<dyn RuntimeService> = Arc::new(grpc_client(&uri).await);
     let images = anycri::connect(&uri).await.unwrap().image;
     // Docker Hub's name, served by the mirror (there is no other way to it here).
     let hub = "docker.io/anycri/busybox:1.0";
@@ -186,16 +185,6 @@ async fn plan_for_containerd_pulls_through_the_generated_mirror() {
     eprintln!("without the mirror: {err}");
     let v = rt.version(VersionRequest::default()).await.unwrap();
     assert_eq!(v.runtime_name, "containerd");
-}
-
-async fn connect(uri: &str) -> Arc<dyn RuntimeService> {
-    for _ in 0..100 {
-        if let Ok(c) = anycri::connect(uri).await {
-            return c.runtime;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("containerd at {uri} does not answer");
 }
 
 /// Plants a node's files under `root`: every kind of dependency `migrate check` knows.
@@ -477,25 +466,6 @@ async fn check_finds_planted_dependencies_on_containerd_and_the_shim() {
     }
 }
 
-fn docker_cli(endpoint: &str, args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .env(
-            "DOCKER_CONFIG",
-            std::env::temp_dir().join("anycri-migrate-docker-cli"),
-        )
-        .arg("-H")
-        .arg(endpoint)
-        .args(args)
-        .output()
-        .expect("run docker");
-    assert!(
-        out.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_compatible_commands_match_docker_on_the_shim() {
     let Some(v) = values(&[
@@ -570,7 +540,7 @@ async fn docker_compatible_commands_match_docker_on_the_shim() {
             }
             args.extend(filters.iter().copied());
             let ours = anycri(&[&["-r", &shim, "docker"][..], &args[..]].concat()).1;
-            let theirs = docker_cli(docker, &args);
+            let theirs = docker_raw(docker, &args).expect("docker");
             // Docker also lists the pause container for label filters the pod shares.
             let theirs: Vec<&str> = theirs.lines().filter(|id| !pod.starts_with(id)).collect();
             let mut ours: Vec<&str> = ours.lines().collect();
@@ -586,9 +556,10 @@ async fn docker_compatible_commands_match_docker_on_the_shim() {
         let (code, ours, err) = anycri(&["-r", &shim, "docker", "inspect", id]);
         assert_eq!(code, 0, "{err}");
         let ours: Value = serde_json::from_str::<Value>(&ours).unwrap()[0].clone();
-        let theirs: Value = serde_json::from_str::<Value>(&docker_cli(docker, &["inspect", id]))
-            .unwrap()[0]
-            .clone();
+        let theirs: Value =
+            serde_json::from_str::<Value>(&docker_raw(docker, &["inspect", id]).expect("docker"))
+                .unwrap()[0]
+                .clone();
         for field in [
             "/Id",
             "/Name",
@@ -630,13 +601,14 @@ async fn docker_compatible_commands_match_docker_on_the_shim() {
         );
         // -f with a Go template, as scripts use it.
         let (_, pid, _) = anycri(&["-r", &shim, "docker", "inspect", "-f", "{{.State.Pid}}", id]);
-        let docker_pid = docker_cli(docker, &["inspect", "-f", "{{.State.Pid}}", id]);
+        let docker_pid =
+            docker_raw(docker, &["inspect", "-f", "{{.State.Pid}}", id]).expect("docker");
         assert_eq!(pid.trim(), docker_pid.trim());
     }
 
     // logs --tail, with and without timestamps' content.
     let (_, ours, _) = anycri(&["-r", &shim, "docker", "logs", "--tail", "2", &ids[0]]);
-    let theirs = docker_cli(docker, &["logs", "--tail", "2", &ids[0]]);
+    let theirs = docker_raw(docker, &["logs", "--tail", "2", &ids[0]]).expect("docker");
     assert_eq!(ours, theirs);
     assert_eq!(ours, "two\nthree\n");
     rt.remove_pod_with_containers(&pod).await.unwrap();

@@ -8,7 +8,7 @@
 //! reason without it and fails under ANYCRI_REQUIRE_LIVE=1.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anycri::api::*;
@@ -16,25 +16,7 @@ use anycri::{
     ContainerConfigBuilder, ImageServiceExt, PodSandboxConfigBuilder, RuntimeService,
     RuntimeServiceExt,
 };
-use anycri_testenv::{env_value, skip_or_fail};
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use anycri_testenv::{Daemon, env_value, grpc_client, skip_or_fail};
 
 fn shim(listen: &str, docker: &str, pause: &str, state: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_anycri"));
@@ -83,22 +65,12 @@ async fn shim_daemon_owns_the_node_and_in_process_users_write_nothing() {
     let socket = dir.path().join("shim.sock").to_string_lossy().into_owned();
     let listen = format!("unix://{socket}");
     let pause = &v["ANYCRI_PAUSE_IMAGE"];
-    let _daemon = Daemon(
+    let _daemon = Daemon::spawn(
         shim(&listen, &v["DOCKER_ENDPOINT"], pause, &state)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::inherit()),
     );
-    let mut rt = None;
-    for _ in 0..200 {
-        if let Ok(c) = anycri::grpc::GrpcRuntime::builder(&listen).connect().await {
-            rt = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let rt = rt.expect("the shim daemon answers");
+    let rt = grpc_client(&socket).await;
 
     // A second daemon on the same state directory is refused, naming the holder.
     let second = shim(

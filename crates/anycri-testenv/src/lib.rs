@@ -2,6 +2,9 @@
 //! benches: `scripts/runtime-env up` prints them as `KEY=value` lines and writes them to
 //! `<env dir>/env`; a variable in the process environment wins over the file. Live tests that
 //! find no runtime skip with a printed reason, or fail when `ANYCRI_REQUIRE_LIVE=1` (CI).
+//! Beside the values, what live tests share: [`Daemon`] for the processes they start,
+//! [`docker`] for the docker CLI, [`runtime_env`] for the script, [`grpc_client`] for a CRI
+//! daemon just started.
 
 use std::path::PathBuf;
 
@@ -36,6 +39,28 @@ pub fn skip_or_fail(reason: &str) {
     }
     eprintln!("SKIPPED: {reason} (start it with `scripts/runtime-env up`)");
 }
+
+/// The values of `keys` ([`env_value`]), or `None` after [`skip_or_fail`] names the first
+/// one unknown.
+pub fn live_values<const N: usize>(keys: [&str; N]) -> Option<[String; N]> {
+    let mut values = Vec::with_capacity(N);
+    for key in keys {
+        match env_value(key) {
+            Some(v) => values.push(v),
+            None => {
+                skip_or_fail(&format!("{key} unknown"));
+                return None;
+            }
+        }
+    }
+    values.try_into().ok()
+}
+
+mod grpc;
+mod process;
+
+pub use grpc::grpc_client;
+pub use process::{Daemon, docker, docker_raw, runtime_env};
 
 #[cfg(feature = "spdy-client")]
 pub mod spdy_client;

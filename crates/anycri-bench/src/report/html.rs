@@ -8,6 +8,7 @@ use std::fmt::Write;
 use super::{
     fmt_mib, fmt_ms,
     markdown::{churn_rate, operation_names, ratio_text},
+    soak_tables::{self, Column, Table},
     svg::{escape, latency_chart, throughput_chart},
 };
 use crate::result::{BenchResult, ScenarioResult};
@@ -216,87 +217,50 @@ th{{background:#f4f4f4}}.warn{{color:#b00}}</style></head><body>\n",
     o
 }
 
-/// The soak's tables.
-fn soak(o: &mut String, s: &ScenarioResult) {
-    use crate::soak::{fmt_count, fmt_delta, verdict};
-    let soaks: Vec<(&str, &crate::result::SoakResult)> = s
-        .targets
-        .iter()
-        .filter_map(|t| Some((t.target.as_str(), t.soak.as_ref()?)))
-        .collect();
-    if soaks.is_empty() {
-        return;
+/// A table of the soak's row model: text columns left-aligned, a flagged row's text `warn`.
+fn soak_table(o: &mut String, t: &Table) {
+    o.push_str("<table><tr>");
+    for (name, _) in &t.columns {
+        let _ = write!(o, "<th>{name}</th>");
     }
-    o.push_str("<table><tr><th>target</th><th>lifecycles</th><th>workers</th><th>failed</th><th>error rate</th><th>p50</th><th>p99</th><th>max</th><th>per second</th><th>wall s</th><th>left by failed lifecycles</th><th>leaks</th></tr>");
-    for (t, x) in &soaks {
-        let leaks: Vec<&str> = x.leaks.leaks().map(|c| c.name.as_str()).collect();
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} %</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{}</td><td class=\"l{}\">{}</td></tr>",
-            escape(t),
-            x.lifecycles,
-            x.workers,
-            x.failed,
-            100.0 * x.error_rate,
-            fmt_ms(x.p50_ms),
-            fmt_ms(x.p99_ms),
-            fmt_ms(x.max_ms),
-            x.per_second,
-            x.wall_seconds,
-            x.left_by_run.map_or("?".into(), |n| n.to_string()),
-            if leaks.is_empty() { "" } else { " warn" },
-            if leaks.is_empty() {
-                "none".into()
-            } else {
-                escape(&leaks.join(", "))
+    o.push_str("</tr>");
+    for r in &t.rows {
+        o.push_str("<tr>");
+        for ((_, column), text) in t.columns.iter().zip(&r.cells) {
+            match column {
+                Column::Text => {
+                    let warn = if r.warn { " warn" } else { "" };
+                    let _ = write!(o, "<td class=\"l{warn}\">{}</td>", escape(text));
+                }
+                Column::Label | Column::Number => {
+                    let _ = write!(o, "<td>{}</td>", escape(text));
+                }
             }
-        );
-    }
-    o.push_str("</table><p>Over time: the lifecycles in windows of equal count, in the order they ended (ms).</p><table><tr><th>target</th><th>window</th><th>from s</th><th>to s</th><th>lifecycles</th><th>errors</th><th>p50</th><th>p99</th><th>per second</th></tr>");
-    for (t, x) in &soaks {
-        for (i, w) in x.windows.iter().enumerate() {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td></tr>",
-                escape(t),
-                i + 1,
-                w.from_s,
-                w.to_s,
-                w.lifecycles,
-                w.errors,
-                fmt_ms(w.p50_ms),
-                fmt_ms(w.p99_ms),
-                w.per_second
-            );
         }
+        o.push_str("</tr>");
     }
     o.push_str("</table>");
-    for (t, x) in &soaks {
-        let l = &x.leaks;
+}
+
+/// The soak's tables.
+fn soak(o: &mut String, s: &ScenarioResult) {
+    let Some(tables) = soak_tables::tables(s) else {
+        return;
+    };
+    soak_table(o, &tables.summary);
+    o.push_str(
+        "<p>Over time: the lifecycles in windows of equal count, in the order they ended (ms).</p>",
+    );
+    soak_table(o, &tables.windows);
+    for account in &tables.accounts {
+        let l = account.report;
         let _ = write!(
             o,
-            "<h3>Leak accounting: {}</h3><p>Counted before the soak and {:.0} s after it ({}).</p><table><tr><th>counter</th><th>before</th><th>after</th><th>delta</th><th>verdict</th></tr>",
-            escape(t),
-            l.settle_seconds,
-            if l.settled {
-                "every object count was back"
-            } else {
-                "the wait ran out before every object count was back"
-            }
+            "<h3>Leak accounting: {}</h3><p>{}</p>",
+            escape(account.target),
+            account.settled
         );
-        for c in &l.counters {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l{}\">{}</td></tr>",
-                escape(&c.name),
-                fmt_count(c.kind, c.before),
-                fmt_count(c.kind, c.after),
-                fmt_delta(c.kind, c.delta),
-                if c.leak { " warn" } else { "" },
-                escape(&verdict(c, l.fd_slack))
-            );
-        }
-        o.push_str("</table>");
+        soak_table(o, &account.counters);
         let items: Vec<String> = l
             .new_iptables_rules
             .iter()

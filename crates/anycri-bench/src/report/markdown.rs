@@ -4,7 +4,10 @@
 
 use std::fmt::Write;
 
-use super::{fmt_mib, fmt_ms};
+use super::{
+    fmt_mib, fmt_ms,
+    soak_tables::{self, Column, Table},
+};
 use crate::result::{BenchResult, ScenarioResult, TargetScenario};
 
 fn cell(s: &str) -> String {
@@ -231,100 +234,49 @@ pub fn render(r: &BenchResult) -> String {
     o
 }
 
+/// A table of the soak's row model; with `bold_warn`, a flagged row's last cell in bold.
+fn soak_table(o: &mut String, t: &Table, bold_warn: bool) {
+    let names: Vec<&str> = t.columns.iter().map(|(name, _)| *name).collect();
+    let _ = writeln!(o, "| {} |", names.join(" | "));
+    let align: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|(_, c)| if *c == Column::Number { "---:" } else { "---" })
+        .collect();
+    let _ = writeln!(o, "|{}|", align.join("|"));
+    for r in &t.rows {
+        let mut cells: Vec<String> = r.cells.iter().map(|c| cell(c)).collect();
+        if bold_warn
+            && r.warn
+            && let Some(last) = cells.last_mut()
+        {
+            *last = format!("**{last}**");
+        }
+        let _ = writeln!(o, "| {} |", cells.join(" | "));
+    }
+}
+
 /// The soak's tables: lifecycles and errors, p99 per window, every counter before and after.
 fn soak(o: &mut String, s: &ScenarioResult) {
-    use crate::soak::{fmt_count, fmt_delta, verdict};
-    let soaks: Vec<(&str, &crate::result::SoakResult)> = s
-        .targets
-        .iter()
-        .filter_map(|t| Some((t.target.as_str(), t.soak.as_ref()?)))
-        .collect();
-    if soaks.is_empty() {
+    let Some(tables) = soak_tables::tables(s) else {
         return;
-    }
-    let _ = writeln!(
-        o,
-        "\n| target | lifecycles | workers | failed | error rate | p50 | p99 | max | per second | wall s | left by failed lifecycles | leaks |"
-    );
-    let _ = writeln!(
-        o,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    );
-    for (t, x) in &soaks {
-        let leaks: Vec<String> = x.leaks.leaks().map(|c| cell(&c.name)).collect();
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {:.2} % | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
-            cell(t),
-            x.lifecycles,
-            x.workers,
-            x.failed,
-            100.0 * x.error_rate,
-            fmt_ms(x.p50_ms),
-            fmt_ms(x.p99_ms),
-            fmt_ms(x.max_ms),
-            x.per_second,
-            x.wall_seconds,
-            x.left_by_run.map_or("?".into(), |n| n.to_string()),
-            if leaks.is_empty() {
-                "none".into()
-            } else {
-                format!("**{}**", leaks.join(", "))
-            }
-        );
-    }
+    };
+    let _ = writeln!(o);
+    soak_table(o, &tables.summary, true);
     let _ = writeln!(
         o,
         "\nOver time (the lifecycles in windows of equal count, in the order they ended; ms):\n"
     );
-    let _ = writeln!(
-        o,
-        "| target | window | from s | to s | lifecycles | errors | p50 | p99 | per second |"
-    );
-    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (t, x) in &soaks {
-        for (i, w) in x.windows.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {:.2} |",
-                cell(t),
-                i + 1,
-                w.from_s,
-                w.to_s,
-                w.lifecycles,
-                w.errors,
-                fmt_ms(w.p50_ms),
-                fmt_ms(w.p99_ms),
-                w.per_second
-            );
-        }
-    }
-    for (t, x) in &soaks {
-        let l = &x.leaks;
+    soak_table(o, &tables.windows, false);
+    for account in &tables.accounts {
+        let l = account.report;
         let _ = writeln!(
             o,
-            "\n### Leak accounting: {}\n\nCounted before the soak and {:.0} s after it ({}).\n",
-            cell(t),
-            l.settle_seconds,
-            if l.settled {
-                "every object count was back"
-            } else {
-                "the wait ran out before every object count was back"
-            }
+            "\n### Leak accounting: {}\n\n{}\n",
+            cell(account.target),
+            account.settled
         );
-        let _ = writeln!(o, "| counter | before | after | delta | verdict |");
-        let _ = writeln!(o, "|---|---:|---:|---:|---|");
-        for c in &l.counters {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} |",
-                cell(&c.name),
-                fmt_count(c.kind, c.before),
-                fmt_count(c.kind, c.after),
-                fmt_delta(c.kind, c.delta),
-                verdict(c, l.fd_slack)
-            );
-        }
+        soak_table(o, &account.counters, false);
         if !l.new_iptables_rules.is_empty() {
             let _ = writeln!(o, "\niptables rules present after, not before:\n");
             for r in &l.new_iptables_rules {

@@ -5,6 +5,7 @@
 pub mod critest;
 pub mod html;
 pub mod markdown;
+mod soak_tables;
 pub mod svg;
 
 use std::path::{Path, PathBuf};

@@ -1,21 +1,36 @@
-//! crictl's verbs that anycri lacked, one module each, with crictl's flag names and output:
-//! `runp`, `create`, `start`, `run` (pods and containers from crictl's JSON/YAML config files,
-//! doing first what the kubelet does: log directories, `user_specified_image`), `rmi`,
-//! `stats`, `statsp`, `imagefsinfo`, `update`, `version` and `completion`. Each module has its
-//! clap arguments and a `run` function over the connected [`Ctx`](crate::Ctx); this one holds
-//! what several share: the image pull flags of `create` and `run`, registry credentials, and
-//! `--cancel-timeout`.
+//! The `anycri` verbs that talk to a runtime, one module each with crictl's flag names and
+//! output (a verb and its pod counterpart may share one: `stop`/`stopp`, `rm`/`rmp`): info,
+//! version, pods, runp, stopp, rmp, statsp, ps, create, start, run, update, stop, rm, stats,
+//! images, pull, rmi, imagefsinfo, inspect, exec, attach, port-forward, logs and completion
+//! (`runp`, `create` and `run` read crictl's JSON/YAML config files and first do what the
+//! kubelet does: log directories, `user_specified_image`). Each module has its clap arguments
+//! and a `run` function over the connected [`Ctx`](crate::Ctx); this one holds what several
+//! share: the image pull flags of `create` and `run`, registry credentials and
+//! `--cancel-timeout` (the sampling and watch loop of `stats` and `statsp` is `sample`).
 
+pub mod attach;
 pub mod completion;
 pub mod config;
 pub mod create;
+pub mod exec;
 pub mod imagefsinfo;
+pub mod images;
+pub mod info;
+pub mod inspect;
+pub mod logs;
+pub mod pods;
+pub mod port_forward;
+pub mod ps;
+pub mod pull;
+pub mod rm;
 pub mod rmi;
 pub mod run;
 pub mod runp;
+pub mod sample;
 pub mod start;
 pub mod stats;
 pub mod statsp;
+pub mod stop;
 pub mod update;
 pub mod version;
 
@@ -194,60 +209,6 @@ pub async fn pull_for_container(
     Ok(())
 }
 
-/// Show once, or with `watch` again every half second (as crictl's `-w`) until Ctrl-C.
-pub async fn display<F, Fut>(watch: bool, mut show: F) -> Result<i32>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<()>>,
-{
-    if !watch {
-        show().await?;
-        return Ok(0);
-    }
-    // Registered now, not at the first poll: a Ctrl-C during the first sample counts.
-    let mut interrupt =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .map_err(|e| Error::with_source(ErrorKind::Internal, "listening for Ctrl-C", e))?;
-    loop {
-        tokio::select! {
-            _ = interrupt.recv() => return Ok(0),
-            shown = show() => shown?,
-        }
-        tokio::select! {
-            _ = interrupt.recv() => return Ok(0),
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-        }
-    }
-}
-
-/// Move to the top of a cleared terminal, before a table shown again in watch mode.
-pub fn clear_screen() {
-    use std::io::Write;
-    let mut stdout = std::io::stdout();
-    if write!(stdout, "\x1b[2J\x1b[H").is_err() {
-        std::process::exit(0);
-    }
-}
-
-/// CPU use between two samples in percent of one core, as crictl computes it: the growth of
-/// `usage_core_nano_seconds` over the time between the samples' timestamps. `None` when the
-/// runtime did not move the timestamp (crictl's "cpu stat is not updated during sample").
-pub fn cpu_percent(old: Option<&CpuUsage>, new: Option<&CpuUsage>) -> Option<f64> {
-    let usage = |c: Option<&CpuUsage>| {
-        c.and_then(|c| c.usage_core_nano_seconds)
-            .map_or(0, |v| v.value)
-    };
-    let now = usage(new);
-    if now == 0 {
-        return Some(0.0);
-    }
-    let elapsed = new.map_or(0, |c| c.timestamp) - old.map_or(0, |c| c.timestamp);
-    if elapsed == 0 {
-        return None;
-    }
-    Some(now.saturating_sub(usage(old)) as f64 / elapsed as f64 * 100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,24 +231,5 @@ mod tests {
         assert!(auth_config(None, None, None).unwrap().is_none());
         assert!(auth_config(Some("a:b"), Some("x"), None).is_err());
         assert!(auth_config(Some(":pw"), None, None).is_err());
-    }
-
-    #[test]
-    fn cpu_percent_over_the_sample() {
-        let cpu = |ts: i64, used: u64| CpuUsage {
-            timestamp: ts,
-            usage_core_nano_seconds: Some(UInt64Value { value: used }),
-            ..Default::default()
-        };
-        let pct = |old: &CpuUsage, new: &CpuUsage| cpu_percent(Some(old), Some(new));
-        // Half a core over one second.
-        assert_eq!(
-            pct(&cpu(1_000_000_000, 10), &cpu(2_000_000_000, 500_000_010)),
-            Some(50.0)
-        );
-        // Not running: 0, whatever the timestamps.
-        assert_eq!(pct(&cpu(5, 0), &cpu(5, 0)), Some(0.0));
-        // Running but not resampled: no figure.
-        assert_eq!(pct(&cpu(5, 10), &cpu(5, 20)), None);
     }
 }

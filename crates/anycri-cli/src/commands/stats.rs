@@ -4,13 +4,11 @@
 //! `-a`. `-o json|yaml`: one ListContainerStats answer (`{"stats": […]}`), sorted by ID.
 //! `-w` shows it again every half second until Ctrl-C.
 
-use std::{collections::HashMap, time::Duration};
-
 use anycri::{Error, Result, api::*};
 use clap::Args;
 
-use super::{clear_screen, cpu_percent, display};
-use crate::{Ctx, Format, output};
+use super::sample::{Sample, cpu_percent, show};
+use crate::{Ctx, output};
 
 /// `anycri stats` flags.
 #[derive(Debug, Args)]
@@ -48,36 +46,7 @@ pub async fn run(ctx: &Ctx, args: StatsArgs) -> Result<i32> {
         pod_sandbox_id: args.pod.clone().unwrap_or_default(),
         label_selector: crate::parse_labels(&args.labels)?,
     };
-    display(args.watch, || show(ctx, &args, &filter)).await
-}
-
-async fn list(ctx: &Ctx, filter: &ContainerStatsFilter) -> Result<Vec<ContainerStats>> {
-    let mut stats = ctx
-        .runtime
-        .list_container_stats(ListContainerStatsRequest {
-            filter: Some(filter.clone()),
-        })
-        .await?
-        .stats;
-    stats.sort_by(|a, b| id_of(a).cmp(id_of(b)));
-    Ok(stats)
-}
-
-fn id_of(s: &ContainerStats) -> &str {
-    s.attributes.as_ref().map_or("", |a| a.id.as_str())
-}
-
-async fn show(ctx: &Ctx, args: &StatsArgs, filter: &ContainerStatsFilter) -> Result<()> {
-    let first = list(ctx, filter).await?;
-    if ctx.format != Format::Table {
-        return output::print_structured(ctx.format, &ListContainerStatsResponse { stats: first });
-    }
-    let old: HashMap<String, ContainerStats> = first
-        .into_iter()
-        .map(|s| (id_of(&s).to_owned(), s))
-        .collect();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let mut table = output::Table::new([
+    let header = [
         "CONTAINER",
         "NAME",
         "CPU %",
@@ -85,41 +54,57 @@ async fn show(ctx: &Ctx, args: &StatsArgs, filter: &ContainerStatsFilter) -> Res
         "DISK",
         "INODES",
         "SWAP",
-    ]);
-    for s in list(ctx, filter).await? {
-        let value = |v: Option<UInt64Value>| v.map_or(0, |v| v.value);
-        let cpu = value(s.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds));
-        let mem = value(s.memory.as_ref().and_then(|m| m.working_set_bytes));
-        if !args.all && cpu == 0 && mem == 0 {
-            continue;
-        }
-        // Containers that appeared during the sample have no figure yet.
-        let Some(before) = old.get(id_of(&s)) else {
-            continue;
-        };
-        let percent = cpu_percent(before.cpu.as_ref(), s.cpu.as_ref()).ok_or_else(|| {
-            Error::unavailable(format!(
-                "the CPU figures of container {} did not change during the sample",
-                id_of(&s)
-            ))
-        })?;
-        let layer = s.writable_layer.as_ref();
-        table.row([
-            output::short_id(id_of(&s)),
-            s.attributes
-                .as_ref()
-                .and_then(|a| a.metadata.as_ref())
-                .map_or(String::new(), |m| m.name.clone()),
-            format!("{percent:.2}"),
-            output::human_size(mem),
-            output::human_size(value(layer.and_then(|l| l.used_bytes))),
-            value(layer.and_then(|l| l.inodes_used)).to_string(),
-            output::human_size(value(s.swap.as_ref().and_then(|w| w.swap_usage_bytes))),
-        ]);
+    ];
+    let list = || list(ctx, &filter);
+    show(ctx, header, args.seconds, args.watch, list, |s, before| {
+        row(s, before, args.all)
+    })
+    .await
+}
+
+async fn list(ctx: &Ctx, filter: &ContainerStatsFilter) -> Result<Vec<ContainerStats>> {
+    Ok(ctx
+        .runtime
+        .list_container_stats(ListContainerStatsRequest {
+            filter: Some(filter.clone()),
+        })
+        .await?
+        .stats)
+}
+
+/// A container's row; none for one using neither CPU nor memory (unless `all`) or one that
+/// appeared during the sample (no figure yet).
+fn row(
+    s: &ContainerStats,
+    before: Option<&ContainerStats>,
+    all: bool,
+) -> Result<Option<[String; 7]>> {
+    let value = |v: Option<UInt64Value>| v.map_or(0, |v| v.value);
+    let cpu = value(s.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds));
+    let mem = value(s.memory.as_ref().and_then(|m| m.working_set_bytes));
+    if !all && cpu == 0 && mem == 0 {
+        return Ok(None);
     }
-    if args.watch {
-        clear_screen();
-    }
-    table.print();
-    Ok(())
+    let Some(before) = before else {
+        return Ok(None);
+    };
+    let percent = cpu_percent(before.cpu.as_ref(), s.cpu.as_ref()).ok_or_else(|| {
+        Error::unavailable(format!(
+            "the CPU figures of container {} did not change during the sample",
+            s.id()
+        ))
+    })?;
+    let layer = s.writable_layer.as_ref();
+    Ok(Some([
+        output::short_id(s.id()),
+        s.attributes
+            .as_ref()
+            .and_then(|a| a.metadata.as_ref())
+            .map_or(String::new(), |m| m.name.clone()),
+        format!("{percent:.2}"),
+        output::human_size(mem),
+        output::human_size(value(layer.and_then(|l| l.used_bytes))),
+        value(layer.and_then(|l| l.inodes_used)).to_string(),
+        output::human_size(value(s.swap.as_ref().and_then(|w| w.swap_usage_bytes))),
+    ]))
 }
