@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anycri_core::{Error, ImageService, Result, RuntimeService};
+use anycri_core::{Error, ImageService, Layered, OriginLayer, Result, RuntimeService};
 
 /// crictl's default runtime endpoints, in the order it tries them.
 pub const DEFAULT_ENDPOINTS: &[&str] = &[
@@ -313,6 +313,20 @@ pub struct Connected {
     pub endpoint: String,
 }
 
+impl Connected {
+    /// `backend` as both services, behind an [`OriginLayer`] so that its errors name the
+    /// failed operation and `endpoint`.
+    #[allow(dead_code)] // unused in a build without any backend feature
+    fn new<B: RuntimeService + ImageService + 'static>(backend: B, endpoint: &str) -> Self {
+        let layered = Arc::new(Layered::new(backend, OriginLayer::new(endpoint)));
+        Connected {
+            runtime: layered.clone(),
+            image: layered,
+            endpoint: endpoint.to_owned(),
+        }
+    }
+}
+
 impl std::fmt::Debug for Connected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connected")
@@ -348,22 +362,10 @@ pub async fn connect_with(uri: &str, options: ConnectOptions) -> Result<Connecte
             if let Some(timeout) = options.request_timeout {
                 builder = builder.request_timeout(timeout);
             }
-            let rt = Arc::new(builder.connect().await?);
-            Ok(Connected {
-                runtime: rt.clone(),
-                image: rt,
-                endpoint: uri.to_owned(),
-            })
+            Ok(Connected::new(builder.connect().await?, uri))
         }
         #[cfg(feature = "fake")]
-        Endpoint::Fake => {
-            let rt = Arc::new(anycri_fake::FakeRuntime::new());
-            Ok(Connected {
-                runtime: rt.clone(),
-                image: rt,
-                endpoint: uri.to_owned(),
-            })
-        }
+        Endpoint::Fake => Ok(Connected::new(anycri_fake::FakeRuntime::new(), uri)),
         #[cfg(feature = "docker")]
         Endpoint::Docker {
             socket,
@@ -378,12 +380,7 @@ pub async fn connect_with(uri: &str, options: ConnectOptions) -> Result<Connecte
                         options.connect_timeout
                     ))
                 })??;
-            let rt = Arc::new(rt);
-            Ok(Connected {
-                runtime: rt.clone(),
-                image: rt,
-                endpoint: uri.to_owned(),
-            })
+            Ok(Connected::new(rt, uri))
         }
         #[allow(unreachable_patterns)]
         other => Err(Error::invalid_argument(format!(

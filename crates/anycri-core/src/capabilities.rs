@@ -473,7 +473,10 @@ mod tests {
         let json = serde_json::to_value(&info).unwrap();
         assert_eq!(json["capabilities"]["exec"], true);
         assert_eq!(json["flavour"]["Other"], "kata");
-        assert_eq!(json["capability_reasons"]["checkpoint_container"], "no criu");
+        assert_eq!(
+            json["capability_reasons"]["checkpoint_container"],
+            "no criu"
+        );
         let back: RuntimeInfo = serde_json::from_value(json).unwrap();
         assert_eq!(back, info);
     }

@@ -191,8 +191,43 @@ pub struct Error {
     source: Option<BoxError>,
 }
 
+/// `{:?}` is the message and its causes, one per line, so that `fn main() -> anycri::Result<()>`
+/// prints something a person can read (a runtime's gRPC status, whose message is already in
+/// the error's, is not repeated); `{:#?}` shows every field.
+///
+/// ```
+/// use anycri_core::{Error, ErrorKind};
+/// let err = Error::from(tonic::Status::unavailable("connection refused"))
+///     .with_origin("Version", "unix:///run/containerd/containerd.sock");
+/// assert_eq!(
+///     format!("{err:?}"),
+///     "unavailable: connection refused (Version on unix:///run/containerd/containerd.sock)"
+/// );
+/// assert!(format!("{err:#?}").contains("kind: Unavailable"));
+///
+/// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+/// let err = Error::with_source(ErrorKind::Internal, "reading the checkpoint", io);
+/// assert_eq!(format!("{err:?}"), "internal error: reading the checkpoint\n\ncaused by: no such file");
+/// ```
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            write!(f, "{self}")?;
+            let mut source = std::error::Error::source(self);
+            if let Some(status) = self.as_status()
+                && self.message.ends_with(status.message())
+            {
+                source = std::error::Error::source(status);
+            }
+            if source.is_some() {
+                writeln!(f)?;
+            }
+            while let Some(cause) = source {
+                write!(f, "\ncaused by: {cause}")?;
+                source = cause.source();
+            }
+            return Ok(());
+        }
         let mut s = f.debug_struct("Error");
         s.field("kind", &self.kind).field("message", &self.message);
         if let Some(operation) = &self.operation {

@@ -160,6 +160,47 @@ macro_rules! layered_image {
 crate::for_each_runtime_rpc!(layered_runtime);
 crate::for_each_image_rpc!(layered_image);
 
+/// Names the failed CRI operation and the endpoint in every error that does not name them
+/// yet ([`Error::with_origin`]). `anycri::connect` puts it around every backend, so an error
+/// from any of them says where it came from.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use anycri_core::{Layered, OriginLayer, RuntimeService, api::ContainerStatusRequest};
+/// let runtime = Layered::new(anycri_fake::FakeRuntime::new(), OriginLayer::new("fake://"));
+/// let request = ContainerStatusRequest { container_id: "nope".into(), verbose: false };
+/// let err = runtime.container_status(request).await.unwrap_err();
+/// assert_eq!((err.operation(), err.endpoint()), (Some("ContainerStatus"), Some("fake://")));
+/// assert!(err.to_string().ends_with("(ContainerStatus on fake://)"));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OriginLayer {
+    endpoint: String,
+}
+
+impl OriginLayer {
+    /// A layer naming `endpoint`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        OriginLayer {
+            endpoint: endpoint.into(),
+        }
+    }
+}
+
+impl Layer for OriginLayer {
+    async fn around<'a, T, F, Fut>(&'a self, call: Call<'a>, attempt: F) -> Result<T>
+    where
+        T: Send + 'a,
+        F: Fn() -> Fut + Send + Sync + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a,
+    {
+        attempt()
+            .await
+            .map_err(|e| e.with_origin(call.operation.name, &self.endpoint))
+    }
+}
+
 /// Bounds every call in time as the kubelet's CRI client does: the request timeout for most
 /// calls, twice that for RunPodSandbox, plus the grace period for StopContainer, plus the exec
 /// timeout for ExecSync, and no deadline for PullImage and streams.
@@ -386,11 +427,12 @@ pub trait LayerExt: Sized {
     /// }
     ///
     /// let flaky = Layered::new(anycri_fake::FakeRuntime::new(), Restarting::default());
-    /// let runtime = flaky.with_retries(RetryLayer {
-    ///     max_attempts: 4,
-    ///     initial_backoff: Duration::from_millis(10),
-    ///     max_backoff: Duration::from_millis(100),
-    /// });
+    /// let runtime = flaky.with_retries(
+    ///     RetryLayer::default()
+    ///         .max_attempts(4)
+    ///         .initial_backoff(Duration::from_millis(10))
+    ///         .max_backoff(Duration::from_millis(100)),
+    /// );
     /// // Version only reads: the third attempt succeeds.
     /// runtime.version(Default::default()).await?;
     /// assert_eq!(runtime.inner().layer().0.load(Ordering::Relaxed), 3);

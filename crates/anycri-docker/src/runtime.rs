@@ -136,7 +136,8 @@ impl DockerRuntimeBuilder {
         let path = socket_path(&self.endpoint)?;
         let docker = Docker::connect_with_unix(
             &path,
-            self.timeout.as_secs().max(1),
+            // bollard takes whole seconds: round up, so 1.5 s is 2 s and 500 ms is 1 s.
+            (self.timeout.as_secs() + u64::from(self.timeout.subsec_nanos() > 0)).max(1),
             bollard::API_DEFAULT_VERSION,
         )
         .map_err(|e| docker_error(format!("connecting to Docker at {path}"), e))?
