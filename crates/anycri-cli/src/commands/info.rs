@@ -22,8 +22,8 @@ pub async fn run(ctx: &Ctx, endpoint: Option<&str>) -> Result<i32> {
             "runtimeName": info.runtime_name,
             "runtimeVersion": info.runtime_version,
             "runtimeApiVersion": info.runtime_api_version,
-            "flavour": format!("{:?}", info.flavour),
-            "cgroupDriver": info.cgroup_driver.map(|d| format!("{d:?}")),
+            "flavour": serde_json::to_value(&info.flavour).unwrap_or_default(),
+            "cgroupDriver": serde_json::to_value(info.cgroup_driver).unwrap_or_default(),
             "handlers": info.handlers.iter().map(|h| &h.name).collect::<Vec<_>>(),
             "conditions": info.conditions.iter().map(|c| serde_json::json!({
                 "type": c.kind, "status": c.status, "reason": c.reason, "message": c.message
