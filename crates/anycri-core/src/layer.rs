@@ -241,7 +241,9 @@ impl Layer for TimeoutLayer {
 }
 
 /// Retries read-only calls that failed with a retryable error ([`Error::is_retryable`]),
-/// with exponential backoff. Calls that change state are never repeated.
+/// with exponential backoff; calls that change state are never repeated. Which failures are
+/// retried ([`RetryLayer::retry_if`]) and for how long in all ([`RetryLayer::max_elapsed`])
+/// can be set: the gRPC backend waits out a runtime restart with this layer.
 ///
 /// ```
 /// use std::time::Duration;
@@ -261,6 +263,11 @@ pub struct RetryLayer {
     pub initial_backoff: Duration,
     /// The longest wait between attempts.
     pub max_backoff: Duration,
+    /// No retry once this long has passed since the first attempt (with the next wait);
+    /// `None`: only `max_attempts` limits.
+    pub max_elapsed: Option<Duration>,
+    /// Which failures are tried again; by default [`RetryLayer::read_only_and_retryable`].
+    pub retry_if: fn(&Call<'_>, &Error) -> bool,
 }
 
 impl Default for RetryLayer {
@@ -269,6 +276,8 @@ impl Default for RetryLayer {
             max_attempts: 4,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(2),
+            max_elapsed: None,
+            retry_if: RetryLayer::read_only_and_retryable,
         }
     }
 }
@@ -291,6 +300,27 @@ impl RetryLayer {
         self.max_backoff = backoff;
         self
     }
+
+    /// Sets [`RetryLayer::max_elapsed`].
+    pub fn max_elapsed(mut self, window: Duration) -> Self {
+        self.max_elapsed = Some(window);
+        self
+    }
+
+    /// Sets [`RetryLayer::retry_if`]: which failures are tried again. A call that may have
+    /// changed state should only be repeated when the failure shows it never reached the
+    /// runtime (the gRPC backend retries any call whose connection failed, and reads that
+    /// met an unavailable runtime).
+    pub fn retry_if(mut self, retry_if: fn(&Call<'_>, &Error) -> bool) -> Self {
+        self.retry_if = retry_if;
+        self
+    }
+
+    /// The default [`RetryLayer::retry_if`]: read-only calls that failed with a retryable
+    /// error ([`Error::is_retryable`]).
+    pub fn read_only_and_retryable(call: &Call<'_>, error: &Error) -> bool {
+        call.operation.read_only && error.is_retryable()
+    }
 }
 
 impl Layer for RetryLayer {
@@ -300,14 +330,17 @@ impl Layer for RetryLayer {
         F: Fn() -> Fut + Send + Sync + 'a,
         Fut: Future<Output = Result<T>> + Send + 'a,
     {
+        let started = tokio::time::Instant::now();
         let mut backoff = self.initial_backoff;
         let mut tries = 1;
         loop {
             match attempt().await {
                 Err(err)
-                    if call.operation.read_only
-                        && err.is_retryable()
-                        && tries < self.max_attempts.max(1) =>
+                    if (self.retry_if)(&call, &err)
+                        && tries < self.max_attempts.max(1)
+                        && self
+                            .max_elapsed
+                            .is_none_or(|window| started.elapsed() + backoff < window) =>
                 {
                     tracing::debug!(rpc = call.operation.name, attempt = tries, error = %err, "retrying");
                     tokio::time::sleep(backoff).await;

@@ -52,7 +52,9 @@ pub use capabilities::{Capabilities, RuntimeFlavour, RuntimeInfo, discover};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use ext::{ExecOutput, ImageServiceExt, PodAndContainer, RuntimeServiceExt};
 pub use follow::{FollowOptions, follow_container_log};
-pub use layer::{Layer, LayerExt, Layered, OriginLayer, RetryLayer, TimeoutLayer, TracingLayer};
+pub use layer::{
+    Call, Layer, LayerExt, Layered, OriginLayer, RetryLayer, TimeoutLayer, TracingLayer,
+};
 pub use ops::{CriRequest, Operation};
 pub use service::{CriStream, ImageService, LIST_STREAM_BATCH, RuntimeService, list_stream};
 pub use watch::{EventOrigin, WatchEvent, WatchOptions, watch};

@@ -15,7 +15,8 @@ use anycri_api::v1::{
     image_service_client::ImageServiceClient, runtime_service_client::RuntimeServiceClient,
 };
 use anycri_core::{
-    CriRequest, Error, ErrorKind, Operation, Result, RuntimeFlavour,
+    Call, CriRequest, Error, ErrorKind, Layer, Operation, Result, RetryLayer, RuntimeFlavour,
+    TimeoutLayer,
     api::*,
     list_stream,
     ops::op,
@@ -205,6 +206,12 @@ impl std::fmt::Debug for GrpcRuntime {
 }
 
 /// Whether an error means the socket did not answer (the call never reached the runtime).
+/// What the reconnect wait retries: any call whose connection failed (it never reached the
+/// runtime), and read-only calls the runtime answered Unavailable.
+fn reconnectable(call: &Call<'_>, err: &Error) -> bool {
+    is_connection_error(err) || (call.operation.read_only && err.kind() == ErrorKind::Unavailable)
+}
+
 fn is_connection_error(err: &Error) -> bool {
     if err.kind() != ErrorKind::Unavailable {
         return false;
@@ -359,7 +366,9 @@ impl GrpcRuntime {
             .max_encoding_message_size(self.inner.max_message_size)
     }
 
-    /// Run one attempt of a call with its deadline.
+    /// Run one attempt of a call: its deadline goes on the wire as `grpc-timeout` (the
+    /// client side is bounded by the [`TimeoutLayer`] in [`Self::run`]), and a status
+    /// becomes an [`Error`] (through [`flavour`]).
     async fn attempt<Req, Resp, F, Fut>(
         &self,
         operation: &'static Operation,
@@ -378,31 +387,18 @@ impl GrpcRuntime {
             // `grpc-timeout` header holds (tonic panics on it): cap what goes on the wire.
             req.set_timeout(d.min(MAX_GRPC_TIMEOUT));
         }
-        let fut = call(self.clone(), req);
-        let origin = |e: Error| {
-            e.with_origin(
-                operation.name,
-                format!("unix://{}", self.inner.path.display()),
-            )
-        };
-        let result = match deadline {
-            // The server enforces grpc-timeout too; this bounds a server that does not.
-            Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
-                origin(Error::deadline_exceeded(format!(
-                    "{} did not complete within {d:?}",
-                    operation.name
-                )))
-            })?,
-            None => fut.await,
-        };
-        result
+        call(self.clone(), req)
+            .await
             .map(tonic::Response::into_inner)
-            .map_err(|status| origin(flavour::error(self.flavour().as_ref(), Error::from(status))))
+            .map_err(|status| flavour::error(self.flavour().as_ref(), Error::from(status)))
     }
 
-    /// Run a call; when the socket does not answer, wait for the runtime to come back (with
-    /// backoff, up to the reconnect window) and try again. A call that may have reached the
-    /// runtime is only repeated when it is read-only.
+    /// Run a call through the core's layers, as any backend would be: the kubelet's
+    /// deadlines ([`TimeoutLayer`]; the runtime enforces `grpc-timeout` too, this bounds one
+    /// that does not) inside a [`RetryLayer`] that waits for the runtime to come back when
+    /// its socket stops answering (with backoff, up to the reconnect window). A call that may
+    /// have reached the runtime is only repeated when it is read-only. Errors name the
+    /// operation and the endpoint.
     async fn run<Req, Resp, F, Fut>(
         &self,
         operation: &'static Operation,
@@ -411,25 +407,30 @@ impl GrpcRuntime {
     ) -> Result<Resp>
     where
         Req: CriRequest,
-        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>>,
+        Resp: Send,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut + Send + Sync,
+        Fut: Future<Output = std::result::Result<tonic::Response<Resp>, tonic::Status>> + Send,
     {
-        let started = tokio::time::Instant::now();
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match self.attempt(operation, &request, &call).await {
-                Err(err)
-                    if (is_connection_error(&err)
-                        || (operation.read_only && err.kind() == ErrorKind::Unavailable))
-                        && started.elapsed() + backoff < self.inner.reconnect_for =>
-                {
-                    tracing::debug!(rpc = operation.name, error = %err, ?backoff, "runtime unreachable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
-                other => return other,
-            }
-        }
+        let layer_call = Call::new(operation, &request);
+        let timeouts = TimeoutLayer::new(self.inner.request_timeout);
+        let reconnect = RetryLayer::default()
+            .max_attempts(u32::MAX)
+            .initial_backoff(Duration::from_millis(50))
+            .max_backoff(Duration::from_secs(2))
+            .max_elapsed(self.inner.reconnect_for)
+            .retry_if(reconnectable);
+        let (timeouts, request, call) = (&timeouts, &request, &call);
+        reconnect
+            .around(layer_call, move || {
+                timeouts.around(layer_call, move || self.attempt(operation, request, call))
+            })
+            .await
+            .map_err(|e| {
+                e.with_origin(
+                    operation.name,
+                    format!("unix://{}", self.inner.path.display()),
+                )
+            })
     }
 
     /// A server-streaming call; statuses inside the stream become errors.
@@ -442,10 +443,13 @@ impl GrpcRuntime {
     where
         Req: CriRequest,
         Resp: Send + 'static,
-        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut + Send + Sync,
         Fut: Future<
-            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
-        >,
+                Output = std::result::Result<
+                    tonic::Response<tonic::Streaming<Resp>>,
+                    tonic::Status,
+                >,
+            > + Send,
     {
         let streaming = self.run(operation, request, call).await?;
         let endpoint = format!("unix://{}", self.inner.path.display());
@@ -467,10 +471,13 @@ impl GrpcRuntime {
     where
         Req: CriRequest,
         Resp: Send + 'static,
-        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut,
+        F: Fn(GrpcRuntime, tonic::Request<Req>) -> Fut + Send + Sync,
         Fut: Future<
-            Output = std::result::Result<tonic::Response<tonic::Streaming<Resp>>, tonic::Status>,
-        >,
+                Output = std::result::Result<
+                    tonic::Response<tonic::Streaming<Resp>>,
+                    tonic::Status,
+                >,
+            > + Send,
         L: FnOnce(GrpcRuntime, Req) -> LFut,
         LFut: Future<Output = Result<CriStream<Resp>>>,
     {
