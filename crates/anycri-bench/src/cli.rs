@@ -213,7 +213,7 @@ impl BenchArgs {
             c.churn.workers = n;
         }
         if let Some(d) = self.churn_duration {
-            c.churn.duration_secs = d.as_secs().max(1);
+            c.churn.duration_secs = secs_rounded_up(d).max(1);
         }
         if let Some(n) = self.soak_lifecycles {
             c.soak.lifecycles = n;
@@ -222,10 +222,10 @@ impl BenchArgs {
             c.soak.workers = n;
         }
         if let Some(d) = self.soak_settle {
-            c.soak.settle_secs = d.as_secs();
+            c.soak.settle_secs = secs_rounded_up(d);
         }
         if let Some(t) = self.call_timeout {
-            c.timeout_secs = t.as_secs().max(1);
+            c.timeout_secs = secs_rounded_up(t).max(1);
         }
         for (field, flag, var) in [
             (&mut c.image, &self.image, "ANYCRI_TEST_IMAGE"),
@@ -435,8 +435,22 @@ pub async fn run(args: BenchArgs) -> anycri::Result<BenchResult> {
     Ok(result)
 }
 
+/// Whole seconds for a config field, rounded up: `1.5s` is 2, never 1 (nor 0 for `500ms`).
+fn secs_rounded_up(d: std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn durations_round_up_to_whole_seconds() {
+        use std::time::Duration;
+        assert_eq!(super::secs_rounded_up(Duration::from_millis(500)), 1);
+        assert_eq!(super::secs_rounded_up(Duration::from_millis(1500)), 2);
+        assert_eq!(super::secs_rounded_up(Duration::from_secs(3)), 3);
+        assert_eq!(super::secs_rounded_up(Duration::ZERO), 0);
+    }
+
     use super::*;
     use clap::Parser;
 
