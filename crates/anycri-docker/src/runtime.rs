@@ -149,6 +149,11 @@ impl DockerRuntimeBuilder {
                 e,
             )
         })?;
+        self.with_client(docker).await
+    }
+
+    /// The runtime on an already made Docker client.
+    async fn with_client(self, docker: Docker) -> Result<DockerRuntime> {
         let checkpoints = Checkpoints::open(self.state_dir.join("sandboxes")).await?;
         let role = self.role;
         let runtime = DockerRuntime {
@@ -669,4 +674,63 @@ fn without_streaming(operation: &str) -> Error {
         operation,
         format!("{BACKEND} built without its `streaming` feature (anycri's `docker-streaming`)"),
     )
+}
+
+#[cfg(all(test, not(feature = "streaming")))]
+mod without_streaming_tests {
+    use super::*;
+
+    /// Without the `streaming` feature the three streaming RPCs answer Unimplemented, naming
+    /// the feature, before Docker is asked anything (the client points at no socket).
+    #[tokio::test]
+    async fn without_streaming_the_streaming_rpcs_are_unimplemented() {
+        let dir = std::env::temp_dir().join(format!("anycri-no-streaming-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A socket nobody answers on: the RPCs must fail before they would use it.
+        let socket = dir.join("docker.sock");
+        let _ = std::fs::remove_file(&socket);
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let docker =
+            Docker::connect_with_unix(socket.to_str().unwrap(), 1, bollard::API_DEFAULT_VERSION)
+                .unwrap();
+        let runtime = DockerRuntime::builder(format!("unix://{}", socket.display()))
+            .state_dir(&dir)
+            .with_client(docker)
+            .await
+            .unwrap();
+        let exec = runtime
+            .exec(ExecRequest {
+                container_id: "abc".into(),
+                cmd: vec!["sh".into()],
+                stdout: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        let attach = runtime
+            .attach(AttachRequest {
+                container_id: "abc".into(),
+                stdout: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        let port_forward = runtime
+            .port_forward(PortForwardRequest {
+                pod_sandbox_id: "abc".into(),
+                port: vec![80],
+            })
+            .await
+            .unwrap_err();
+        for (err, operation) in [
+            (exec, "Exec"),
+            (attach, "Attach"),
+            (port_forward, "PortForward"),
+        ] {
+            assert!(err.is_unimplemented(), "{operation}: {err}");
+            assert_eq!(err.operation(), Some(operation));
+            assert!(err.message().contains("`streaming` feature"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
