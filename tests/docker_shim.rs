@@ -329,6 +329,49 @@ docker_test!(log_file_is_cri_format_and_reopens, |e| {
     assert_eq!(err.kind(), anycri::ErrorKind::FailedPrecondition);
 });
 
+// critest's "should support RunAsGroup" read an empty log once: ContainerStatus said EXITED
+// before the shim's writer had written the container's only line. A short container's last
+// output must be in its log when ContainerStatus first reports it exited.
+docker_test!(
+    an_exited_containers_log_is_complete_when_status_says_exited,
+    |e| {
+        let pod_config = e.target.pod("drain");
+        let pod = e
+            .shim
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(pod_config.clone()),
+                runtime_handler: String::new(),
+            })
+            .await
+            .unwrap()
+            .pod_sandbox_id;
+        for round in 0..15 {
+            let mut config = e
+                .target
+                .container(&format!("short-{round}"), "echo last-line-$0");
+            config.args = vec![format!("r{round}")];
+            config.log_path = format!("short-{round}.log");
+            let id = e
+                .shim
+                .create_and_start_container(&pod, &pod_config, config)
+                .await
+                .unwrap();
+            let status = loop {
+                let status = e.shim.get_container_status(&id).await.unwrap();
+                if status.state() == ContainerState::ContainerExited {
+                    break status;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            let log = std::fs::read_to_string(&status.log_path).unwrap_or_default();
+            assert!(
+                log.contains(&format!("last-line-r{round}")),
+                "round {round}: EXITED reported with the log {log:?}"
+            );
+        }
+    }
+);
+
 docker_test!(
     a_log_path_outside_the_log_directory_is_refused_and_nothing_is_made,
     |e| {

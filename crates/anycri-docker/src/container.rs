@@ -19,6 +19,9 @@ pub(crate) const OOM_VERDICT_TTL: std::time::Duration = std::time::Duration::fro
 
 /// How long after a container's exit its `oom` event may still be missing from Docker's log.
 const OOM_EVENT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long ContainerStatus of an exited container waits for its log writer to write the
+/// last output (the writer ends within milliseconds of the exit; this bounds a stuck one).
+const LOG_DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl DockerRuntime {
     /// Inspect a shim container; NotFound when unknown or a sandbox.
@@ -417,6 +420,14 @@ impl DockerRuntime {
     ) -> Result<ContainerStatusResponse> {
         let inspect = self.inspect_container(&request.container_id).await?;
         let id = inspect.id.clone().unwrap_or_default();
+        // An exited container is reported once its log is complete, as containerd does: a
+        // caller that sees EXITED and reads the log (critest, `kubectl logs` of a finished
+        // job) must find the last line. Only this process's own writer can be waited for.
+        if inspect.state.as_ref().and_then(|s| s.running) == Some(false)
+            && !self.inner.logs.wait_written(&id, LOG_DRAIN_WAIT).await
+        {
+            tracing::debug!(container_id = %id, "log writer still busy after the container exited");
+        }
         let oom_event_seen = match &inspect.state {
             Some(ds) if translate::needs_oom_event(&inspect) => self.oom_event_seen(&id, ds).await,
             _ => false,

@@ -178,6 +178,19 @@ impl LogManager {
         }
     }
 
+    /// Wait, up to `limit`, until no writer runs for the container: for one that has exited,
+    /// that is when its last output is in the file. Returns whether none runs any more.
+    pub async fn wait_written(&self, container_id: &str, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.is_writing(container_id) {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     /// Whether a writer runs for the container.
     pub fn is_writing(&self, container_id: &str) -> bool {
         lock(&self.writers)
