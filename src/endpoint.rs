@@ -362,7 +362,13 @@ pub async fn connect_with(uri: &str, options: ConnectOptions) -> Result<Connecte
             if let Some(timeout) = options.request_timeout {
                 builder = builder.request_timeout(timeout);
             }
-            Ok(Connected::new(builder.connect().await?, uri))
+            // GrpcRuntime names the operation and endpoint in its errors itself.
+            let rt = Arc::new(builder.connect().await?);
+            Ok(Connected {
+                runtime: rt.clone(),
+                image: rt,
+                endpoint: uri.to_owned(),
+            })
         }
         #[cfg(feature = "fake")]
         Endpoint::Fake => Ok(Connected::new(anycri_fake::FakeRuntime::new(), uri)),

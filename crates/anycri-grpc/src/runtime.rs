@@ -115,6 +115,7 @@ impl GrpcRuntimeBuilder {
         let runtime = GrpcRuntime {
             inner: Arc::new(Inner {
                 channel,
+                endpoint: format!("unix://{}", path.display()),
                 path: path.clone(),
                 connect_timeout: self.connect_timeout,
                 request_timeout: self.request_timeout,
@@ -156,6 +157,8 @@ const EVENTS_HEADER_WAIT: Duration = Duration::from_millis(250);
 struct Inner {
     channel: Channel,
     path: PathBuf,
+    /// `unix://<path>`, as errors name it.
+    endpoint: String,
     connect_timeout: Duration,
     request_timeout: Duration,
     max_message_size: usize,
@@ -425,12 +428,7 @@ impl GrpcRuntime {
                 timeouts.around(layer_call, move || self.attempt(operation, request, call))
             })
             .await
-            .map_err(|e| {
-                e.with_origin(
-                    operation.name,
-                    format!("unix://{}", self.inner.path.display()),
-                )
-            })
+            .map_err(|e| e.with_origin(operation.name, &self.inner.endpoint))
     }
 
     /// A server-streaming call; statuses inside the stream become errors.
@@ -452,7 +450,7 @@ impl GrpcRuntime {
             > + Send,
     {
         let streaming = self.run(operation, request, call).await?;
-        let endpoint = format!("unix://{}", self.inner.path.display());
+        let endpoint = self.inner.endpoint.clone();
         Ok(streaming
             .map_err(move |status| Error::from(status).with_origin(operation.name, &endpoint))
             .boxed())
