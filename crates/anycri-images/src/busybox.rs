@@ -1,7 +1,11 @@
-//! The userland every test image is built from: a static busybox binary (Debian's
-//! `busybox-static`), its applets as symlinks, and the `/etc/passwd` and `/etc/group` with the
-//! users and groups the images refer to. The binary must be static, since nothing else of
-//! the host goes into the image.
+//! The userland every test image is built from: a busybox binary, its applets as links, and
+//! the `/etc/passwd` and `/etc/group` with the users and groups the images refer to. The
+//! conformance images use a static busybox (Debian's `busybox-static`), so nothing else of the
+//! host goes into them; [`Busybox::with_libraries`] takes a dynamically linked one (Debian's
+//! `busybox`) with the shared libraries it loads, and [`Busybox::hard_links`] makes the applets
+//! hard links: busybox-static's shell runs applets in-process instead of executing them, so
+//! features that act on exec (no_new_privs, setuid, seccomp on execve) need the glibc build to
+//! behave as in a distribution's userland.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +13,7 @@ use std::process::Command;
 use anycri_core::{Error, ErrorKind, Result};
 use bytes::Bytes;
 
+use crate::host::{HostBinary, elf_is_dynamic, stdout_of};
 use crate::layer::LayerBuilder;
 
 /// Where Debian's `busybox-static` installs the binary.
@@ -36,11 +41,13 @@ nogroup:x:65534:
 
 const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n";
 
-/// A static busybox binary and the applets it provides.
+/// A busybox binary, the applets it provides, and (when dynamically linked) its libraries.
 #[derive(Debug, Clone)]
 pub struct Busybox {
     binary: Bytes,
     applets: Vec<String>,
+    host: Option<HostBinary>,
+    hard_links: bool,
 }
 
 impl Busybox {
@@ -97,30 +104,33 @@ impl Busybox {
             }
             Some(false) => {}
         }
-        let out = Command::new(path)
-            .arg("--list-full")
-            .output()
-            .map_err(|e| {
-                Error::with_source(
-                    ErrorKind::FailedPrecondition,
-                    format!("running {} --list-full", path.display()),
-                    e,
-                )
-            })?;
-        if !out.status.success() {
-            return Err(Error::failed_precondition(format!(
-                "{} --list-full failed: {}",
-                path.display(),
-                out.status
-            )));
+        Busybox::from_parts(binary, list_applets(path)?)
+    }
+
+    /// Read the busybox at `path`, static or dynamically linked; a dynamic one brings the
+    /// shared libraries `ldd` lists (see [`HostBinary`]), put into the image at their paths.
+    ///
+    /// ```no_run
+    /// // Debian's glibc busybox, applets as hard links: a userland that executes its applets
+    /// let busybox = anycri_images::Busybox::with_libraries("/bin/busybox")?.hard_links();
+    /// let rootfs = busybox.rootfs()?;
+    /// assert!(rootfs.contains("lib/x86_64-linux-gnu/libc.so.6"));
+    /// # Ok::<(), anycri_core::Error>(())
+    /// ```
+    pub fn with_libraries(path: impl AsRef<Path>) -> Result<Busybox> {
+        let path = path.as_ref();
+        let host = HostBinary::read(path).map_err(|e| e.context("busybox"))?;
+        let mut busybox = Busybox::from_parts(host.binary().clone(), list_applets(path)?)?;
+        if !host.is_static() {
+            busybox.host = Some(host);
         }
-        let applets = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
-        Busybox::from_parts(binary, applets)
+        Ok(busybox)
+    }
+
+    /// Make every applet a hard link to `/bin/busybox` instead of a symlink.
+    pub fn hard_links(mut self) -> Busybox {
+        self.hard_links = true;
+        self
     }
 
     /// A busybox from its bytes and its applet paths as `--list-full` prints them
@@ -135,7 +145,12 @@ impl Busybox {
                 "this busybox has no `sh` applet; the test images need a shell",
             ));
         }
-        Ok(Busybox { binary, applets })
+        Ok(Busybox {
+            binary,
+            applets,
+            host: None,
+            hard_links: false,
+        })
     }
 
     /// The binary.
@@ -153,9 +168,18 @@ impl Busybox {
         self.applets.iter().any(|a| applet_name(a) == name)
     }
 
-    /// The base layer: a userland of `/bin/busybox`, each applet as a symlink to it at its own
-    /// path and in `/bin`, the usual directories (`/tmp` sticky, `/root` private) and `/etc`
-    /// with [`PASSWD`], [`GROUP`] and an `nsswitch.conf`.
+    /// The shared libraries it brings (empty for a static busybox), by host path.
+    pub fn library_paths(&self) -> Vec<&str> {
+        self.host
+            .as_ref()
+            .map(|h| h.library_paths().collect())
+            .unwrap_or_default()
+    }
+
+    /// The base layer: a userland of `/bin/busybox` (and its libraries, if any), each applet
+    /// as a link to it (symlink, or hard link after [`Busybox::hard_links`]) at its own path
+    /// and in `/bin`, the usual directories (`/tmp` sticky, `/root` private) and `/etc` with
+    /// [`PASSWD`], [`GROUP`] and an `nsswitch.conf`.
     pub fn rootfs(&self) -> Result<LayerBuilder> {
         let mut layer = LayerBuilder::new();
         for dir in [
@@ -168,6 +192,17 @@ impl Busybox {
         layer.dir("root", 0o700)?;
         layer.dir("home/default-user", 0o755)?;
         layer.file("bin/busybox", 0o755, self.binary.clone())?;
+        if let Some(host) = &self.host {
+            host.add_libraries_to(&mut layer)?;
+        }
+        let link = |layer: &mut LayerBuilder, path: &str| -> Result<()> {
+            if self.hard_links {
+                layer.hard_link(path, "bin/busybox")?;
+            } else {
+                layer.symlink(path, "/bin/busybox")?;
+            }
+            Ok(())
+        };
         for applet in &self.applets {
             let path = applet.trim_start_matches('/');
             let name = applet_name(path);
@@ -175,62 +210,38 @@ impl Busybox {
                 continue;
             }
             if !layer.contains(path) {
-                layer.symlink(path, "/bin/busybox")?;
+                link(&mut layer, path)?;
             }
             let in_bin = format!("bin/{name}");
             if !layer.contains(&in_bin) {
-                layer.symlink(&in_bin, "/bin/busybox")?;
+                link(&mut layer, &in_bin)?;
             }
         }
-        layer.file("etc/passwd", 0o644, PASSWD)?;
-        layer.file("etc/group", 0o644, GROUP)?;
-        layer.file("etc/nsswitch.conf", 0o644, NSSWITCH)?;
+        add_etc(&mut layer)?;
         Ok(layer)
     }
+}
+
+/// Add `/etc/passwd` ([`PASSWD`]), `/etc/group` ([`GROUP`]) and an `nsswitch.conf` to `layer`.
+pub(crate) fn add_etc(layer: &mut LayerBuilder) -> Result<()> {
+    layer.file("etc/passwd", 0o644, PASSWD)?;
+    layer.file("etc/group", 0o644, GROUP)?;
+    layer.file("etc/nsswitch.conf", 0o644, NSSWITCH)?;
+    Ok(())
 }
 
 fn applet_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// Whether an ELF file asks for a program interpreter (a PT_INTERP program header): `None`
-/// if it is not an ELF file we can read.
-fn elf_is_dynamic(data: &[u8]) -> Option<bool> {
-    if data.len() < 0x40 || &data[..4] != b"\x7fELF" {
-        return None;
-    }
-    let is64 = match data[4] {
-        1 => false,
-        2 => true,
-        _ => return None,
-    };
-    let little = match data[5] {
-        1 => true,
-        2 => false,
-        _ => return None,
-    };
-    let read = |off: usize, len: usize| -> Option<u64> {
-        let bytes = data.get(off..off + len)?;
-        let mut v: u64 = 0;
-        for i in 0..len {
-            let b = if little { bytes[len - 1 - i] } else { bytes[i] };
-            v = (v << 8) | u64::from(b);
-        }
-        Some(v)
-    };
-    let (phoff, phentsize, phnum) = if is64 {
-        (read(0x20, 8)?, read(0x36, 2)?, read(0x38, 2)?)
-    } else {
-        (read(0x1c, 4)?, read(0x2a, 2)?, read(0x2c, 2)?)
-    };
-    const PT_INTERP: u64 = 3;
-    for i in 0..phnum {
-        let off = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
-        if read(off, 4)? == PT_INTERP {
-            return Some(true);
-        }
-    }
-    Some(false)
+/// The applets of the busybox at `path`, as `busybox --list-full` prints them.
+fn list_applets(path: &Path) -> Result<Vec<String>> {
+    Ok(stdout_of(Command::new(path).arg("--list-full"))?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 #[cfg(test)]
@@ -287,6 +298,59 @@ mod tests {
     }
 
     #[test]
+    fn hard_linked_applets() {
+        let layer = fake().hard_links().rootfs().unwrap();
+        let entries: std::collections::BTreeMap<_, _> = layer.entries().collect();
+        for link in ["bin/sh", "usr/bin/wget", "bin/wget", "usr/sbin/httpd"] {
+            assert!(
+                matches!(entries[link], crate::layer::LayerEntry::HardLink { target } if target == "bin/busybox"),
+                "{link}"
+            );
+        }
+    }
+
+    /// A dynamically linked busybox, when the host has one (Debian's `busybox` package;
+    /// scripts/runtime-env extracts it into its cache and passes it to the image builder),
+    /// with its hard-linked applets sharing the binary's mode.
+    #[test]
+    fn a_dynamic_busybox_brings_its_libraries() {
+        // the runtime environment's (scripts/runtime-env: Debian's busybox, extracted)
+        let env_cache = std::env::var("ANYCRI_ENV_DIR")
+            .map(|d| format!("{d}/cache/busybox-glibc/bin/busybox"))
+            .unwrap_or_default();
+        let found = [env_cache.as_str(), "/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::fs::read(p).is_ok_and(|b| elf_is_dynamic(&b) == Some(true)));
+        if found.is_none() && std::env::var("ANYCRI_REQUIRE_LIVE").as_deref() == Ok("1") {
+            panic!(
+                "no dynamically linked busybox (ANYCRI_REQUIRE_LIVE=1; run scripts/runtime-env up)"
+            );
+        }
+        let Some(path) = found else {
+            // the static build refuses nothing: with_libraries takes it, without libraries
+            if Path::new(DEFAULT_BUSYBOX).exists() {
+                let bb = Busybox::with_libraries(DEFAULT_BUSYBOX).unwrap();
+                assert!(bb.library_paths().is_empty());
+            }
+            return;
+        };
+        let bb = Busybox::with_libraries(path).unwrap();
+        let libs = bb.library_paths();
+        assert!(libs.iter().any(|l| l.contains("libc.so")), "{libs:?}");
+        let layer = bb.clone().hard_links().rootfs().unwrap();
+        for lib in libs {
+            assert!(layer.contains(lib), "{lib}");
+        }
+        let entries: std::collections::BTreeMap<_, _> = layer.entries().collect();
+        assert!(matches!(
+            entries["bin/sh"],
+            crate::layer::LayerEntry::HardLink { .. }
+        ));
+        let err = Busybox::from_path(path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
+    }
+
+    #[test]
     fn needs_a_shell_and_a_binary() {
         let err = Busybox::from_parts(&b"x"[..], vec!["bin/ls".into()]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
@@ -307,16 +371,6 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     }
 
-    #[test]
-    fn elf_interpreter_detection() {
-        // a dynamically linked binary of the host (the test binary itself is dynamic on Linux)
-        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        assert_eq!(elf_is_dynamic(&me), Some(true));
-        assert_eq!(elf_is_dynamic(b"#!/bin/sh"), None);
-        let truncated = &me[..0x40];
-        assert_eq!(elf_is_dynamic(truncated), None);
-    }
-
     /// The host's busybox-static, when installed (scripts/runtime-env installs it).
     #[test]
     fn host_busybox_static_is_accepted() {
@@ -327,6 +381,7 @@ mod tests {
         match Busybox::from_path(DEFAULT_BUSYBOX) {
             Ok(bb) => {
                 assert_eq!(elf_is_dynamic(bb.binary()), Some(false));
+                assert!(bb.library_paths().is_empty());
                 for applet in ["sh", "wget", "httpd", "id", "sleep", "cat"] {
                     assert!(bb.has_applet(applet), "{applet}");
                 }

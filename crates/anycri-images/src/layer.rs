@@ -16,6 +16,7 @@ pub const LAYER_MTIME: u64 = 1_704_067_200;
 
 /// One entry of a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LayerEntry {
     /// A directory with its permission bits.
     Dir {
@@ -34,12 +35,18 @@ pub enum LayerEntry {
         /// Where the link points (absolute or relative).
         target: String,
     },
+    /// A hard link to a regular file of the same layer.
+    HardLink {
+        /// The path of the file it links to, relative to the image root.
+        target: String,
+    },
 }
 
 /// Collects the entries of a layer; [`LayerBuilder::finish`] writes the tar and gzips it.
 ///
 /// Paths are relative to the image root (a leading `/` is accepted and dropped); missing parent
-/// directories are added with mode `0755`. Every entry is owned by root.
+/// directories are added with mode `0755`. Every entry is owned by root. Hard links are written
+/// after every other entry, so each comes after the file it names whatever the paths' order.
 #[derive(Debug, Default, Clone)]
 pub struct LayerBuilder {
     entries: BTreeMap<String, LayerEntry>,
@@ -101,6 +108,29 @@ impl LayerBuilder {
         Ok(self)
     }
 
+    /// Add a hard link at `path` to the regular file `target`, already in the layer (an
+    /// executed applet is then a real file, as in a distribution's userland).
+    ///
+    /// ```
+    /// let mut layer = anycri_images::LayerBuilder::new();
+    /// layer.file("bin/busybox", 0o755, &b"\x7fELF..."[..])?;
+    /// layer.hard_link("bin/sh", "/bin/busybox")?;
+    /// assert!(layer.hard_link("bin/ls", "bin/missing").is_err());
+    /// # Ok::<(), anycri_core::Error>(())
+    /// ```
+    pub fn hard_link(&mut self, path: &str, target: &str) -> Result<&mut Self> {
+        let path = normalise(path)?;
+        let target = normalise(target)?;
+        if !matches!(self.entries.get(&target), Some(LayerEntry::File { .. })) {
+            return Err(Error::invalid_argument(format!(
+                "hard link {path}: {target} is not a regular file of the layer"
+            )));
+        }
+        self.parents(&path)?;
+        self.entries.insert(path, LayerEntry::HardLink { target });
+        Ok(self)
+    }
+
     /// Whether an entry exists at `path`.
     pub fn contains(&self, path: &str) -> bool {
         normalise(path).is_ok_and(|p| self.entries.contains_key(&p))
@@ -132,11 +162,14 @@ impl LayerBuilder {
         Ok(())
     }
 
-    /// The uncompressed tar archive: entries in path order (parents first), all owned by
-    /// root, mtime [`LAYER_MTIME`].
+    /// The uncompressed tar archive: entries in path order (parents first), then the hard
+    /// links in path order; all owned by root, mtime [`LAYER_MTIME`].
     pub fn tar(&self) -> Result<Vec<u8>> {
         let mut builder = tar::Builder::new(Vec::new());
-        for (path, entry) in &self.entries {
+        let is_link = |e: &LayerEntry| matches!(e, LayerEntry::HardLink { .. });
+        let others = self.entries.iter().filter(|(_, e)| !is_link(e));
+        let links = self.entries.iter().filter(|(_, e)| is_link(e));
+        for (path, entry) in others.chain(links) {
             let mut header = tar::Header::new_gnu();
             header.set_uid(0);
             header.set_gid(0);
@@ -163,6 +196,20 @@ impl LayerBuilder {
                 LayerEntry::Symlink { target } => {
                     header.set_entry_type(tar::EntryType::Symlink);
                     header.set_mode(0o777);
+                    header.set_size(0);
+                    builder
+                        .append_link(&mut header, path, target)
+                        .map_err(tar_error)?;
+                }
+                LayerEntry::HardLink { target } => {
+                    // the target's mode: extractors (Docker's, containerd's) chmod the path
+                    // after linking, i.e. the one inode both names share
+                    let mode = match self.entries.get(target) {
+                        Some(LayerEntry::File { mode, .. }) => *mode,
+                        _ => 0o644,
+                    };
+                    header.set_entry_type(tar::EntryType::Link);
+                    header.set_mode(mode);
                     header.set_size(0);
                     builder
                         .append_link(&mut header, path, target)
@@ -297,6 +344,47 @@ mod tests {
             .unwrap();
         assert_eq!(Digest::of(&tar), one.diff_id);
         assert_eq!(Digest::of(&one.blob.data), one.blob.digest);
+    }
+
+    #[test]
+    fn hard_links_follow_their_target_and_unpack_as_one_file() {
+        let mut b = LayerBuilder::new();
+        b.file("bin/busybox", 0o755, "bb").unwrap();
+        // "bin/ash" sorts before its target: it must still be written after it
+        b.hard_link("bin/ash", "/bin/busybox").unwrap();
+        b.hard_link("usr/bin/wc", "bin/busybox").unwrap();
+        let layer = b.finish().unwrap();
+        let entries = read_entries(&layer);
+        let paths: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "bin/",
+                "bin/busybox",
+                "usr/",
+                "usr/bin/",
+                "bin/ash",
+                "usr/bin/wc"
+            ]
+        );
+        assert_eq!(entries[4].1, tar::EntryType::Link);
+        assert_eq!(entries[4].5, "bin/busybox");
+        // a link's header carries its file's mode: extractors chmod the shared inode with it
+        assert_eq!(entries[4].2, 0o755);
+
+        let dir = std::env::temp_dir().join(format!("anycri-layer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let gz = flate2::read::GzDecoder::new(layer.blob.data.as_ref());
+        tar::Archive::new(gz).unpack(&dir).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let inode = |p: &str| std::fs::metadata(dir.join(p)).unwrap().ino();
+        assert_eq!(inode("bin/ash"), inode("bin/busybox"));
+        assert_eq!(inode("usr/bin/wc"), inode("bin/busybox"));
+        assert_eq!(std::fs::read(dir.join("bin/ash")).unwrap(), b"bb");
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let err = b.hard_link("bin/x", "usr/bin").unwrap_err();
+        assert_eq!(err.kind(), anycri_core::ErrorKind::InvalidArgument);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The test images of anycri's conformance suite and benchmarks, built in memory from a
 //! static busybox and pushed to a registry, without a Docker engine or any external tool.
+//! The same builder makes any small image from a busybox userland (static, or glibc with its
+//! libraries: [`Busybox::with_libraries`]) or one host binary ([`HostBinary`]), and writes
+//! images as an OCI layout, an OCI archive or a docker-archive ([`NamedImage`]); the
+//! `anycri-images build` command does all of it, and is how `scripts/runtime-env` makes the
+//! live tests' images.
 //!
 //! The images follow critest's (a busybox userland, web servers, images whose config names a
 //! user, one image under several tags, one pulled by digest, distinct images; see
@@ -14,20 +19,24 @@
 //! # Ok(()) }
 //! ```
 
+pub mod archive;
 pub mod busybox;
 pub mod catalog;
 pub mod cli;
+pub mod host;
 pub mod image;
 pub mod layer;
 pub mod registry;
 pub mod test_images;
 
+pub use archive::NamedImage;
 pub use busybox::Busybox;
 pub use catalog::{
     BuiltImage, HOST_NET_WEB_SERVER_PORT, KIND_LABEL, TestImageKind, USER_UID, USER_UID_GROUP,
     USERNAME, USERNAME_UID, VARIANT_LABEL, WEB_SERVER_PAGE, WEB_SERVER_PORT, build, build_all,
     build_variant,
 };
+pub use host::HostBinary;
 pub use image::{Blob, Digest, Image, ImageConfig, ManifestFormat};
 pub use layer::{Layer, LayerBuilder};
 pub use registry::{PushReport, RegistryClient};
@@ -81,7 +90,7 @@ impl ImagePrefix {
     }
 }
 
-fn looks_like_host(s: &str) -> bool {
+pub(crate) fn looks_like_host(s: &str) -> bool {
     s.contains('.') || s.contains(':') || s == "localhost"
 }
 
