@@ -97,14 +97,11 @@ dockerd_args() {
 	DOCKERD_ARGS+=("${DOCKERD_EXTRA_ARGS[@]}")
 }
 
-# oci_config_digest KIND: the config digest of a test image = the image ID docker gives it
-oci_config_digest() {
-	python3 - "$IMAGES_DIR/$1/oci" "$(<"$IMAGES_DIR/$1/digest")" <<'PY'
-import json, os, sys
-oci, manifest = sys.argv[1], sys.argv[2]
-with open(os.path.join(oci, "blobs", "sha256", manifest.split(":", 1)[1])) as f:
-    print(json.load(f)["config"]["digest"])
-PY
+# image_id KIND: the config digest of a test image = the image ID docker gives it (written by
+# the image builder)
+image_id() {
+	[[ -s "$IMAGES_DIR/$1/id" ]] || return 1
+	echo "$(<"$IMAGES_DIR/$1/id")"
 }
 
 # the test images: `docker load` of their docker-archives when missing (or another image ID),
@@ -118,7 +115,7 @@ dockerd_images() {
 		pulltest) repo="$PULL_IMAGE_REPO" tags=("${PULL_IMAGE_TAGS[@]}") ;;
 		esac
 		name="$REGISTRY/$repo"
-		want="$(oci_config_digest "$kind")" || die "no config digest for the $kind image"
+		want="$(image_id "$kind")" || die "no config digest for the $kind image"
 		have="$(docker_ image inspect -f '{{.Id}}' "$name:${tags[0]}" 2>/dev/null)" || have=""
 		if [[ "$have" != "$want" ]]; then
 			log "loading $name:${tags[0]} into dockerd (docker load)"

@@ -1,9 +1,11 @@
 # scripts/runtime-env.d/images.sh — the component "images" of scripts/runtime-env (which
 # sources this file): the busybox-based test images (anycri/busybox, anycri/pulltest,
-# anycri/pause), built without any docker engine. A rootfs is staged from a glibc busybox and its
-# libraries (or busybox-static; catatonit for pause), written as an OCI layout by build_oci,
-# archived as an OCI archive and a docker-archive (skopeo) and pushed to the local registry.
-# IMAGE_RECIPE (scripts/runtime-env) is part of each image's stamp: bump it to rebuild them.
+# anycri/pause), built without any docker engine by anycri's own image builder (the
+# `anycri-images build` command of crates/anycri-images, compiled here with cargo): a glibc
+# busybox userland with its libraries and applets as hard links (busybox-static as the
+# fallback), and catatonit for pause; each written as an OCI layout, an OCI archive and a
+# docker-archive and pushed to the local registry. This file only finds the binaries (a Debian
+# package it may have to download) and names the images.
 # images_up, _down, _status, _env.
 # shellcheck shell=bash
 
@@ -43,144 +45,12 @@ find_busybox() {
 	echo /bin/busybox
 }
 
-# copy_libs BINARY ROOTFS: copy the ldd-listed libraries (and the loader) of BINARY into ROOTFS
-copy_libs() {
-	local bin="$1" rootfs="$2" lib
-	ldd "$bin" >/dev/null 2>&1 || return 0 # static
-	while read -r lib; do
-		[[ -n "$lib" && -e "$lib" ]] || continue
-		mkdir -p "$rootfs$(dirname "$lib")"
-		cp -L "$lib" "$rootfs$lib"
-	done < <(ldd "$bin" | awk '/=>/ { if ($3 ~ /^\//) print $3; next } $1 ~ /^\// { print $1 }')
-}
-
-write_etc() {
-	local rootfs="$1"
-	mkdir -p "$rootfs/etc"
-	printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >"$rootfs/etc/passwd"
-	printf '%s\n' 'root:x:0:' 'nobody:x:65534:' >"$rootfs/etc/group"
-	printf '%s\n' 'passwd: files' 'group: files' 'shadow: files' 'hosts: files dns' >"$rootfs/etc/nsswitch.conf"
-	chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/nsswitch.conf"
-}
-
-stage_busybox_rootfs() {
-	local rootfs="$1" bb applet path
-	bb="$(find_busybox)"
-	log "busybox image from $bb"
-	rm -rf "$rootfs"
-	mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,etc,dev,proc,sys,tmp,var/tmp,root,home,run}
-	chmod 1777 "$rootfs/tmp" "$rootfs/var/tmp"
-	chmod 0700 "$rootfs/root"
-	cp -L "$bb" "$rootfs/bin/busybox"
-	chmod 0755 "$rootfs/bin/busybox"
-	copy_libs "$bb" "$rootfs"
-	# every applet in /bin, plus busybox's own location for it (/usr/bin, /sbin, /usr/sbin) —
-	# all hard links, so an exec'd applet is a real file like in a normal userland
-	while read -r path; do
-		applet="${path##*/}"
-		[[ -n "$applet" && "$applet" != busybox && "$path" != linuxrc ]] || continue
-		[[ -e "$rootfs/bin/$applet" ]] || ln "$rootfs/bin/busybox" "$rootfs/bin/$applet"
-		case "$path" in
-		usr/bin/* | usr/sbin/* | sbin/*) [[ -e "$rootfs/$path" ]] || ln "$rootfs/bin/busybox" "$rootfs/$path" ;;
-		esac
-	done < <("$bb" --list-full)
-	write_etc "$rootfs"
-	for applet in sh ls cat sleep nc httpd id wc head seq yes dd top ps; do
-		[[ -e "$rootfs/bin/$applet" ]] || die "busybox $bb has no '$applet' applet"
-	done
-}
-
-stage_pause_rootfs() {
-	local rootfs="$1"
-	rm -rf "$rootfs"
-	mkdir -p "$rootfs"/{usr/bin,etc,dev,proc,sys,tmp}
-	chmod 1777 "$rootfs/tmp"
-	cp -L /usr/bin/catatonit "$rootfs/usr/bin/catatonit"
-	chmod 0755 "$rootfs/usr/bin/catatonit"
-	copy_libs /usr/bin/catatonit "$rootfs"
-	write_etc "$rootfs"
-}
-
-# build_oci ROOTFS OUTDIR NAME SPEC_JSON TAG...: deterministic single-layer OCI image layout
-build_oci() {
-	python3 - "$@" <<'PY'
-import gzip, hashlib, io, json, os, stat, sys, tarfile
-rootfs, out, name, spec = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-tags = sys.argv[5:]
-epoch = 1704067200  # 2024-01-01T00:00:00Z: fixed timestamps make the digests reproducible
-created = "2024-01-01T00:00:00Z"
-
-buf = io.BytesIO()
-with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-    def add(rel):
-        full = os.path.join(rootfs, rel) if rel else rootfs
-        ti = tf.gettarinfo(full, arcname=rel if rel else ".")
-        ti.uid = ti.gid = 0
-        ti.uname = ti.gname = "root"
-        ti.mtime = epoch
-        if ti.isreg():
-            with open(full, "rb") as f:
-                tf.addfile(ti, f)
-        else:
-            tf.addfile(ti)
-        if ti.isdir():
-            for child in sorted(os.listdir(full)):
-                add(os.path.join(rel, child) if rel else child)
-    for child in sorted(os.listdir(rootfs)):
-        add(child)
-layer = buf.getvalue()
-gz = gzip.compress(layer, compresslevel=6, mtime=0)
-
-blobs = os.path.join(out, "blobs", "sha256")
-os.makedirs(blobs, exist_ok=True)
-def blob(data):
-    d = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(blobs, d), "wb") as f:
-        f.write(data)
-    return "sha256:" + d, len(data)
-
-diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-layer_digest, layer_size = blob(gz)
-config = {
-    "created": created,
-    "architecture": spec["arch"],
-    "os": "linux",
-    "config": {k: v for k, v in (("Env", spec.get("env")), ("Entrypoint", spec.get("entrypoint")),
-                                  ("Cmd", spec.get("cmd")), ("WorkingDir", "/"),
-                                  ("Labels", spec.get("labels"))) if v},
-    "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    "history": [{"created": created, "created_by": "anycri scripts/runtime-env"}],
-}
-config_digest, config_size = blob(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
-manifest = {
-    "schemaVersion": 2,
-    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer_size}],
-}
-manifest_digest, manifest_size = blob(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode())
-index = {
-    "schemaVersion": 2,
-    "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": manifest_digest, "size": manifest_size,
-        "platform": {"architecture": spec["arch"], "os": "linux"},
-        "annotations": {"org.opencontainers.image.ref.name": t, "io.containerd.image.name": f"{name}:{t}"},
-    } for t in tags],
-}
-with open(os.path.join(out, "index.json"), "w") as f:
-    json.dump(index, f, sort_keys=True, separators=(",", ":"))
-with open(os.path.join(out, "oci-layout"), "w") as f:
-    json.dump({"imageLayoutVersion": "1.0.0"}, f)
-print(manifest_digest)
-PY
-}
-
-oci_arch() {
-	case "$(dpkg --print-architecture)" in
-	amd64) echo amd64 ;; arm64) echo arm64 ;; armhf) echo arm ;; i386) echo 386 ;;
-	ppc64el) echo ppc64le ;; s390x) echo s390x ;; *) dpkg --print-architecture ;;
-	esac
+# anycri_images ARG...: run the image builder (built first if needed; cargo prints nothing
+# when it is up to date)
+anycri_images() {
+	local root
+	root="$(cd "$PARTS_DIR/../.." && pwd)"
+	(cd "$root" && cargo run --quiet --locked -p anycri-images --bin anycri-images -- "$@")
 }
 
 # registry_digest REPO TAG: digest of REPO:TAG in the local registry (empty if absent)
@@ -200,56 +70,29 @@ except Exception:
 PY
 }
 
-# ensure_image KIND REPO TAG...: build (if missing or recipe changed), archive, push (if missing)
+# ensure_image KIND REPO TAG...: build (deterministic: the same inputs give the same
+# digests), write the OCI layout and archives, push the tags the registry lacks
 ensure_image() {
 	local kind="$1" repo="$2"
 	shift 2
-	local tags=("$@") name="$REGISTRY/$repo" dir="$IMAGES_DIR/$kind" stamp digest spec tag remote
-	stamp="recipe=$IMAGE_RECIPE name=$name tags=${tags[*]}"
-	if [[ ! -f "$dir/stamp" || "$(<"$dir/stamp")" != "$stamp" || ! -f "$dir/oci/index.json" ]]; then
-		log "building image $name (${tags[*]})"
-		rm -rf "$dir"
-		mkdir -p "$dir"
-		case "$kind" in
-		busybox)
-			stage_busybox_rootfs "$dir/rootfs"
-			spec="$(printf '{"arch":"%s","env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"cmd":["sh"]}' "$(oci_arch)")"
-			;;
-		pulltest)
-			stage_busybox_rootfs "$dir/rootfs"
-			spec="$(printf '{"arch":"%s","env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"cmd":["sh"],"labels":{"org.anycri.test-image":"pulltest"}}' "$(oci_arch)")"
-			;;
-		pause)
-			stage_pause_rootfs "$dir/rootfs"
-			spec="$(printf '{"arch":"%s","env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"entrypoint":["/usr/bin/catatonit","-P"]}' "$(oci_arch)")"
-			;;
-		*) die "unknown image kind $kind" ;;
-		esac
-		digest="$(build_oci "$dir/rootfs" "$dir/oci" "$name" "$spec" "${tags[@]}")"
-		rm -rf "$dir/rootfs"
-		# OCI archive for `ctr images import` (names from io.containerd.image.name)
-		tar --sort=name --mtime=@1704067200 --owner=0 --group=0 --numeric-owner \
-			-C "$dir/oci" -cf "$dir/$kind.oci.tar" oci-layout index.json blobs
-		# docker-archive for `docker load` (Docker 20.10 cannot load OCI archives)
-		skopeo --insecure-policy copy -q "oci:$dir/oci:${tags[0]}" \
-			"docker-archive:$dir/$kind.docker.tar:$name:${tags[0]}" >&2 ||
-			die "skopeo could not write the docker-archive of $name"
-		echo "$digest" >"$dir/digest"
-		echo "$stamp" >"$dir/stamp"
-		log "built $name ($digest)"
-	fi
-	digest="$(<"$dir/digest")"
-	for tag in "${tags[@]}"; do
-		remote="$(registry_digest "$repo" "$tag")"
-		if [[ "$remote" == "$digest" ]]; then
-			continue
-		fi
-		log "pushing $name:$tag to the registry"
-		skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$dir/oci:$tag" "docker://$name:$tag" >&2 ||
-			die "skopeo could not push $name:$tag to $REGISTRY"
-		remote="$(registry_digest "$repo" "$tag")"
-		[[ "$remote" == "$digest" ]] || die "registry has $name:$tag as '$remote', expected $digest"
-	done
+	local tags=("$@") name="$REGISTRY/$repo" dir="$IMAGES_DIR/$kind" args=() tag bb
+	case "$kind" in
+	busybox | pulltest)
+		bb="$(find_busybox)"
+		args=(--busybox "$bb" --hard-links --cmd sh)
+		if [[ $kind == pulltest ]]; then args+=(--label org.anycri.test-image=pulltest); fi
+		;;
+	pause) args=(--binary /usr/bin/catatonit --entrypoint "/usr/bin/catatonit -P") ;;
+	*) die "unknown image kind $kind" ;;
+	esac
+	for tag in "${tags[@]}"; do args+=(--tag "$tag"); done
+	mkdir -p "$dir"
+	log "building image $name (${tags[*]}) with anycri-images"
+	anycri_images build "$name" "${args[@]}" --push \
+		--oci-layout "$dir/oci" --oci-archive "$dir/$kind.oci.tar" \
+		--docker-archive "$dir/$kind.docker.tar" \
+		--digest-file "$dir/digest" --id-file "$dir/id" >/dev/null ||
+		die "anycri-images could not build or push $name"
 }
 
 images_up() {
