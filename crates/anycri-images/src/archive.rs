@@ -5,7 +5,7 @@
 //! the same image gives the same bytes.
 
 use std::io::Read as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anycri_core::{Error, ErrorKind, Result};
 use bytes::Bytes;
@@ -80,16 +80,27 @@ impl NamedImage<'_> {
         Ok(files)
     }
 
-    /// Write its OCI image layout into `dir` (created; files already there are replaced).
+    /// Write its OCI image layout into `dir`: written beside it (`<dir>.partial`) and renamed
+    /// into place, replacing a layout already there, so `dir` is never half-written.
     pub fn write_oci_layout(&self, dir: &Path) -> Result<()> {
+        let mut partial = dir.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let replacing = |e| io_error(dir, e);
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(replacing)?;
+        }
         for (path, data) in self.oci_layout_files()? {
-            let path = dir.join(path);
+            let path = partial.join(path);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
             }
             std::fs::write(&path, &data).map_err(|e| io_error(&path, e))?;
         }
-        Ok(())
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(replacing)?;
+        }
+        std::fs::rename(&partial, dir).map_err(replacing)
     }
 
     /// Its OCI image layout as one tar (an OCI archive).
@@ -172,15 +183,14 @@ fn tar_of(mut files: Vec<(String, Bytes)>) -> Result<Vec<u8>> {
     let mut dirs = std::collections::BTreeSet::new();
     let err = |e: std::io::Error| Error::with_source(ErrorKind::Internal, "writing an archive", e);
     for (path, data) in &files {
-        let mut parent = String::new();
-        for component in path.split('/').take(path.split('/').count() - 1) {
-            parent.push_str(component);
-            parent.push('/');
-            if dirs.insert(parent.clone()) {
+        // each parent directory (`blobs/`, `blobs/sha256/`) once, before its first file
+        for (slash, _) in path.match_indices('/') {
+            let parent = &path[..=slash];
+            if dirs.insert(parent) {
                 let mut header = header(0o755, 0);
                 header.set_entry_type(tar::EntryType::Directory);
                 builder
-                    .append_data(&mut header, &parent, std::io::empty())
+                    .append_data(&mut header, parent, std::io::empty())
                     .map_err(err)?;
             }
         }

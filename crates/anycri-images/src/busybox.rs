@@ -10,10 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anycri_core::{Error, ErrorKind, Result};
+use anycri_core::{Error, Result};
 use bytes::Bytes;
 
-use crate::host::{HostBinary, elf_is_dynamic, stdout_of};
+use crate::host::{HostBinary, read_executable, stdout_of};
 use crate::layer::LayerBuilder;
 
 /// Where Debian's `busybox-static` installs the binary.
@@ -44,9 +44,9 @@ const NSSWITCH: &str = "passwd: files\ngroup: files\nshadow: files\nhosts: files
 /// A busybox binary, the applets it provides, and (when dynamically linked) its libraries.
 #[derive(Debug, Clone)]
 pub struct Busybox {
-    binary: Bytes,
+    /// The binary, with its libraries when dynamically linked.
+    exe: HostBinary,
     applets: Vec<String>,
-    host: Option<HostBinary>,
     hard_links: bool,
 }
 
@@ -80,31 +80,18 @@ impl Busybox {
     /// applets (`busybox --list-full`).
     pub fn from_path(path: impl AsRef<Path>) -> Result<Busybox> {
         let path = path.as_ref();
-        let binary = std::fs::read(path).map_err(|e| {
-            let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                ErrorKind::NotFound
-            } else {
-                ErrorKind::FailedPrecondition
-            };
-            Error::with_source(kind, format!("reading busybox {}", path.display()), e)
-        })?;
-        match elf_is_dynamic(&binary) {
-            None => {
-                return Err(Error::invalid_argument(format!(
-                    "{} is not an ELF executable",
-                    path.display()
-                )));
-            }
-            Some(true) => {
-                return Err(Error::failed_precondition(format!(
-                    "{} is dynamically linked; the test images need a static busybox \
-                     (Debian's busybox-static)",
-                    path.display()
-                )));
-            }
-            Some(false) => {}
+        let (binary, dynamic) = read_executable(path).map_err(|e| e.context("busybox"))?;
+        if dynamic {
+            return Err(Error::failed_precondition(format!(
+                "{} is dynamically linked; the test images need a static busybox \
+                 (Debian's busybox-static)",
+                path.display()
+            )));
         }
-        Busybox::from_parts(binary, list_applets(path)?)
+        Busybox::new(
+            HostBinary::without_libraries(path, binary),
+            list_applets(path)?,
+        )
     }
 
     /// Read the busybox at `path`, static or dynamically linked; a dynamic one brings the
@@ -119,12 +106,8 @@ impl Busybox {
     /// ```
     pub fn with_libraries(path: impl AsRef<Path>) -> Result<Busybox> {
         let path = path.as_ref();
-        let host = HostBinary::read(path).map_err(|e| e.context("busybox"))?;
-        let mut busybox = Busybox::from_parts(host.binary().clone(), list_applets(path)?)?;
-        if !host.is_static() {
-            busybox.host = Some(host);
-        }
-        Ok(busybox)
+        let exe = HostBinary::read(path).map_err(|e| e.context("busybox"))?;
+        Busybox::new(exe, list_applets(path)?)
     }
 
     /// Make every applet a hard link to `/bin/busybox` instead of a symlink.
@@ -136,8 +119,14 @@ impl Busybox {
     /// A busybox from its bytes and its applet paths as `--list-full` prints them
     /// (`bin/sh`, `usr/bin/wget`, ...). Needs at least `bin/sh`.
     pub fn from_parts(binary: impl Into<Bytes>, applets: Vec<String>) -> Result<Busybox> {
-        let binary = binary.into();
-        if binary.is_empty() {
+        Busybox::new(
+            HostBinary::without_libraries(DEFAULT_BUSYBOX, binary.into()),
+            applets,
+        )
+    }
+
+    fn new(exe: HostBinary, applets: Vec<String>) -> Result<Busybox> {
+        if exe.binary().is_empty() {
             return Err(Error::invalid_argument("empty busybox binary"));
         }
         if !applets.iter().any(|a| applet_name(a) == "sh") {
@@ -146,16 +135,15 @@ impl Busybox {
             ));
         }
         Ok(Busybox {
-            binary,
+            exe,
             applets,
-            host: None,
             hard_links: false,
         })
     }
 
     /// The binary.
     pub fn binary(&self) -> &Bytes {
-        &self.binary
+        self.exe.binary()
     }
 
     /// The applet paths (relative, as `--list-full` prints them).
@@ -170,10 +158,7 @@ impl Busybox {
 
     /// The shared libraries it brings (empty for a static busybox), by host path.
     pub fn library_paths(&self) -> Vec<&str> {
-        self.host
-            .as_ref()
-            .map(|h| h.library_paths().collect())
-            .unwrap_or_default()
+        self.exe.library_paths().collect()
     }
 
     /// The base layer: a userland of `/bin/busybox` (and its libraries, if any), each applet
@@ -191,10 +176,7 @@ impl Busybox {
         layer.dir("var/tmp", 0o1777)?;
         layer.dir("root", 0o700)?;
         layer.dir("home/default-user", 0o755)?;
-        layer.file("bin/busybox", 0o755, self.binary.clone())?;
-        if let Some(host) = &self.host {
-            host.add_libraries_to(&mut layer)?;
-        }
+        self.exe.add_to(&mut layer, "bin/busybox")?;
         let link = |layer: &mut LayerBuilder, path: &str| -> Result<()> {
             if self.hard_links {
                 layer.hard_link(path, "bin/busybox")?;
@@ -247,6 +229,8 @@ fn list_applets(path: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::elf_is_dynamic;
+    use anycri_core::ErrorKind;
 
     fn fake() -> Busybox {
         Busybox::from_parts(

@@ -32,28 +32,32 @@ impl HostBinary {
     /// ```
     pub fn read(path: impl AsRef<Path>) -> Result<HostBinary> {
         let path = path.as_ref();
-        let binary = read_file(path, "reading executable")?;
-        let libraries = match elf_is_dynamic(&binary) {
-            None => {
-                return Err(Error::invalid_argument(format!(
-                    "{} is not an ELF executable",
-                    path.display()
-                )));
-            }
-            Some(false) => Vec::new(),
-            Some(true) => shared_libraries(path)?
+        let (binary, dynamic) = read_executable(path)?;
+        let libraries = if dynamic {
+            shared_libraries(path)?
                 .into_iter()
                 .map(|lib| {
                     let contents = read_file(&lib, "reading shared library")?;
                     Ok((lib.to_string_lossy().into_owned(), contents))
                 })
-                .collect::<Result<_>>()?,
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
         };
         Ok(HostBinary {
             path: path.to_owned(),
             binary,
             libraries,
         })
+    }
+
+    /// A static executable from its bytes, as if read from `path`.
+    pub(crate) fn without_libraries(path: impl Into<PathBuf>, binary: Bytes) -> HostBinary {
+        HostBinary {
+            path: path.into(),
+            binary,
+            libraries: Vec::new(),
+        }
     }
 
     /// Where it was read from.
@@ -116,6 +120,19 @@ impl HostBinary {
             layer.file(path, 0o755, contents.clone())?;
         }
         Ok(())
+    }
+}
+
+/// Read the ELF executable at `path`: its bytes, and whether it is dynamically linked.
+/// NotFound when missing, InvalidArgument when not an ELF file.
+pub(crate) fn read_executable(path: &Path) -> Result<(Bytes, bool)> {
+    let binary = read_file(path, "reading executable")?;
+    match elf_is_dynamic(&binary) {
+        Some(dynamic) => Ok((binary, dynamic)),
+        None => Err(Error::invalid_argument(format!(
+            "{} is not an ELF executable",
+            path.display()
+        ))),
     }
 }
 
