@@ -161,11 +161,7 @@ impl LogManager {
                 "container {container_id} is not running: no log writer to reopen its log"
             ))
         };
-        let sender = lock(&self.writers)
-            .get(container_id)
-            .filter(|w| !w.task.is_finished())
-            .map(|w| w.reopen.clone());
-        let sender = sender.ok_or_else(not_running)?;
+        let sender = self.running_writer(container_id).ok_or_else(not_running)?;
         let (ack, done) = oneshot::channel();
         sender.send(ack).map_err(|_| not_running())?;
         done.await.map_err(|_| not_running())?
@@ -181,14 +177,11 @@ impl LogManager {
     /// Wait, up to `limit`, until no writer runs for the container: for one that has exited,
     /// that is when its last output is in the file. Returns whether none runs any more.
     pub async fn wait_written(&self, container_id: &str, limit: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + limit;
-        while self.is_writing(container_id) {
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        match self.running_writer(container_id) {
+            // the writer owns the receiving end: it closes when the writer has returned
+            Some(reopen) => tokio::time::timeout(limit, reopen.closed()).await.is_ok(),
+            None => true,
         }
-        true
     }
 
     /// Whether a writer runs for the container.
@@ -196,6 +189,14 @@ impl LogManager {
         lock(&self.writers)
             .get(container_id)
             .is_some_and(|w| !w.task.is_finished())
+    }
+
+    /// The request channel of the container's running writer, if one runs.
+    fn running_writer(&self, container_id: &str) -> Option<mpsc::UnboundedSender<ReopenAck>> {
+        lock(&self.writers)
+            .get(container_id)
+            .filter(|w| !w.task.is_finished())
+            .map(|w| w.reopen.clone())
     }
 }
 
