@@ -75,10 +75,15 @@ PY
 ensure_image() {
 	local kind="$1" repo="$2"
 	shift 2
-	local tags=("$@") name="$REGISTRY/$repo" dir="$IMAGES_DIR/$kind" args=() tag bb
+	local tags=("$@") name="$REGISTRY/$repo" dir="$IMAGES_DIR/$kind" args=() tag bb applet applets
 	case "$kind" in
 	busybox | pulltest)
 		bb="$(find_busybox)"
+		# the applets the live tests run
+		applets="$("$bb" --list)" || die "$bb --list failed"
+		for applet in sh ls cat sleep nc httpd id wc head seq yes dd top ps; do
+			grep -qxF "$applet" <<<"$applets" || die "busybox $bb has no '$applet' applet"
+		done
 		args=(--busybox "$bb" --hard-links --cmd sh)
 		if [[ $kind == pulltest ]]; then args+=(--label org.anycri.test-image=pulltest); fi
 		;;
